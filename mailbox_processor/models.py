@@ -1,0 +1,152 @@
+"""Records that flow through the pipeline: findings, verdicts and reports.
+
+Parsers produce :class:`Finding` objects (what a returned message *says* about one
+recipient); :func:`mailbox_processor.classify.classify` turns each into a
+:class:`Verdict` (what it *means*); :func:`mailbox_processor.engine.parse_message`
+wraps them in one :class:`Report` per message.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+
+class Classification(str, Enum):
+    """What one recipient line of a returned message means for that address."""
+
+    HARD = "hard"
+    SOFT = "soft"
+    DELAYED = "delayed"
+    AUTOREPLY = "autoreply"
+    COMPLAINT = "complaint"
+    DELIVERED = "delivered"
+    NOT_BOUNCE = "not_bounce"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+#: Reasons that mean the address itself is dead (hard bounce, with a 5xx code).
+HARD_REASONS = frozenset({"userunknown", "hostunknown", "hasmoved", "notaccept"})
+
+#: Reasons that are about the *sending* side (our IP, domain, authentication), never
+#: about the recipient's address (DESIGN.md invariant 4).
+SENDER_SIDE_REASONS = frozenset({"authfailure", "badreputation", "requireptr", "blocked"})
+
+#: Every reason word we emit (Sisimai's vocabulary).
+REASONS = frozenset(
+    {
+        "authfailure", "badreputation", "blocked", "contenterror", "delivered",
+        "exceedlimit", "expired", "feedback", "filtered", "hasmoved", "hostunknown",
+        "mailboxfull", "mailererror", "mesgtoobig", "networkerror", "norelaying",
+        "notaccept", "notcompliantrfc", "onhold", "policyviolation", "rejected",
+        "requireptr", "securityerror", "spamdetected", "speeding", "suspend",
+        "syntaxerror", "systemerror", "systemfull", "toomanyconn", "undefined",
+        "userunknown", "vacation", "virusdetected",
+    }
+)
+
+
+@dataclass(frozen=True)
+class OriginalMessage:
+    """Headers of the message that bounced, when the bounce carries them."""
+
+    message_id: str | None = None
+    subject: str | None = None
+    from_addr: str | None = None
+    to_addr: str | None = None
+    date: str | None = None
+
+
+@dataclass(frozen=True)
+class Finding:
+    """What a returned message says about one recipient (RFC 3464 section 2.3).
+
+    Every field is optional: legacy text bounces often carry only an address and a
+    sentence. ``kind`` is set by parsers that know the message type outright
+    (``"feedback"`` for ARF, ``"vacation"`` for auto-replies, ``"delivered"``),
+    and ``reason`` when the format itself names the cause.
+    """
+
+    recipient: str | None
+    action: str | None = None
+    status: str | None = None
+    smtp_code: str | None = None
+    diagnostic: str | None = None
+    diagnostic_type: str | None = None
+    smtp_command: str | None = None
+    remote_mta: str | None = None
+    reporting_mta: str | None = None
+    date: str | None = None
+    kind: str | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A :class:`Finding` plus its classification, reason word and the rule that decided."""
+
+    finding: Finding
+    classification: Classification
+    reason: str | None
+    rule_id: str
+
+    @property
+    def recipient(self) -> str | None:
+        return self.finding.recipient
+
+    @property
+    def is_hard(self) -> bool:
+        return self.classification is Classification.HARD
+
+
+@dataclass(frozen=True)
+class Report:
+    """The verdicts for one returned message, with where they came from.
+
+    ``parser`` names the parser that understood the message (``None`` when none
+    did); ``problems`` lists what was wrong with the input (broken MIME, bad
+    charset, a size cap hit) without failing the whole message. ``error`` is set
+    only when nothing could be made of the message at all: the caller must record and
+    quarantine it. A message that is simply not a bounce has no verdicts and no error.
+    """
+
+    verdicts: tuple[Verdict, ...]
+    parser: str | None
+    message_id: str | None = None
+    from_addr: str | None = None
+    subject: str | None = None
+    date: str | None = None
+    original: OriginalMessage = field(default_factory=OriginalMessage)
+    problems: tuple[str, ...] = ()
+    error: str | None = None
+
+    @property
+    def is_bounce(self) -> bool:
+        """True when any verdict is a hard or soft bounce."""
+        return any(
+            v.classification in (Classification.HARD, Classification.SOFT)
+            for v in self.verdicts
+        )
+
+    def rows(self) -> list[dict[str, Any]]:
+        """Flatten to one plain dict per verdict (for JSON, CSV and the database)."""
+        out = []
+        orig = dataclasses.asdict(self.original)
+        for v in self.verdicts:
+            row: dict[str, Any] = dataclasses.asdict(v.finding)
+            row.update(
+                classification=v.classification.value,
+                reason=v.reason,
+                rule_id=v.rule_id,
+                parser=self.parser,
+                original_message_id=orig["message_id"],
+                original_subject=orig["subject"],
+                original_from=orig["from_addr"],
+                original_to=orig["to_addr"],
+            )
+            out.append(row)
+        return out
