@@ -1,0 +1,491 @@
+"""Poll and watch IMAP folders: batches, post-actions, the lock, signals and backoff.
+
+The order of work for each batch is what makes a run crash-safe (DESIGN.md,
+invariant 1)::
+
+    UID FETCH BODY.PEEK[]  ->  ingest_batch (one transaction, checkpoint included)
+                           ->  MOVE / STORE / EXPUNGE in the mailbox
+
+Killed anywhere, the next run sees either an uncommitted batch (fetched again from the
+checkpoint) or a committed batch whose messages are still in the folder (filed again;
+the sha256 dedupe keeps them from being counted twice). So one run, or a killed run
+plus a second one, ends in the same database and the same folders.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import hashlib
+import logging
+import os
+import random
+import signal
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from mailbox_processor.config import MailboxConfig, PostAction
+from mailbox_processor.errors import MailboxProcessorError, SourceError
+from mailbox_processor.sources import RawMessage
+from mailbox_processor.sources.imap import (
+    IDLE_RENEW_SECONDS,
+    ClientFactory,
+    FolderStatus,
+    ImapConnectionError,
+    ImapSource,
+)
+
+log = logging.getLogger(__name__)
+
+#: Documented exit statuses of ``poll`` and ``watch`` (README, "Exit statuses").
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_CONFIG = 3
+EXIT_CONNECTION = 4
+EXIT_LOCKED = 5
+EXIT_QUARANTINED = 6
+
+#: Reconnect backoff of ``watch``: first delay, cap (seconds).
+BACKOFF_BASE = 1.0
+BACKOFF_MAX = 300.0
+
+Stop = Callable[[], bool]
+
+
+class MailboxLockedError(MailboxProcessorError):
+    """Another ``poll`` or ``watch`` is working on the same mailbox."""
+
+
+# -- results -------------------------------------------------------------------------
+
+
+@dataclass
+class PollResult:
+    """What one pass over one folder did. ``counts`` keys are ingest statuses
+    (``new``, ``duplicate``, ``quarantined``, ``not_bounce``) plus ``fetched``."""
+
+    mailbox: str
+    folder: str
+    uidvalidity: int = 0
+    last_uid: int = 0
+    rescanned: bool = False
+    batches: int = 0
+    pending: int = 0
+    counts: Counter[str] = field(default_factory=Counter)
+    filed: Counter[str] = field(default_factory=Counter)
+    newly_suppressed: int = 0
+    stopped: bool = False
+
+    def add(self, other: PollResult) -> None:
+        """Fold another pass (``watch`` runs many) into this one."""
+        self.batches += other.batches
+        self.counts.update(other.counts)
+        self.filed.update(other.filed)
+        self.newly_suppressed += other.newly_suppressed
+        self.uidvalidity, self.last_uid = other.uidvalidity, other.last_uid
+        self.rescanned = self.rescanned or other.rescanned
+        self.stopped = other.stopped
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready summary (``poll --json``)."""
+        return {
+            "mailbox": self.mailbox,
+            "folder": self.folder,
+            "uidvalidity": self.uidvalidity,
+            "last_uid": self.last_uid,
+            "rescanned": self.rescanned,
+            "batches": self.batches,
+            "fetched": self.counts["fetched"],
+            "new": self.counts["new"],
+            "duplicate": self.counts["duplicate"],
+            "quarantined": self.counts["quarantined"],
+            "not_bounce": self.counts["not_bounce"],
+            "newly_suppressed": self.newly_suppressed,
+            "filed": dict(self.filed),
+            "stopped": self.stopped,
+        }
+
+    def __str__(self) -> str:
+        c = self.counts
+        filed = ", ".join(f"{n} {k}" for k, n in sorted(self.filed.items())) or "nothing filed"
+        return (
+            f"{self.mailbox}/{self.folder}: {c['fetched']} fetched, {c['new']} new, "
+            f"{c['duplicate']} duplicate, {c['quarantined']} quarantined, "
+            f"{c['not_bounce']} not bounces, {self.newly_suppressed} newly suppressed; "
+            f"{filed}" + (" (stopped early)" if self.stopped else "")
+        )
+
+
+@dataclass(frozen=True)
+class BatchProgress:
+    """Passed to the ``on_batch`` callback after each committed and filed batch."""
+
+    done: int
+    total: int
+    counts: Counter[str]
+
+
+# -- the lock ------------------------------------------------------------------------
+
+
+def lock_dir() -> Path:
+    """Where lock files live: ``$MAILBOX_PROCESSOR_LOCK_DIR``, ``$XDG_RUNTIME_DIR``, /tmp."""
+    explicit = os.environ.get("MAILBOX_PROCESSOR_LOCK_DIR")
+    if explicit:
+        return Path(explicit)
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    if runtime:
+        return Path(runtime) / "mailbox-processor"
+    return Path(tempfile.gettempdir()) / f"mailbox-processor-{os.getuid()}"
+
+
+@contextlib.contextmanager
+def mailbox_lock(cfg: MailboxConfig) -> Iterator[Path]:
+    """Hold an exclusive lock on ``cfg``'s mailbox, or raise :class:`MailboxLockedError`.
+
+    An ``flock`` on a file: the kernel drops it when the process dies, even by SIGKILL,
+    so a crashed run never leaves a stale lock behind.
+    """
+    d = lock_dir()
+    d.mkdir(parents=True, exist_ok=True, mode=0o700)
+    digest = hashlib.sha256(cfg.identity.encode()).hexdigest()[:16]
+    path = d / f"{digest}.lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                holder = os.pread(fd, 64, 0).decode(errors="replace").strip()
+                raise MailboxLockedError(
+                    f"mailbox {cfg.identity} is busy: another poll or watch "
+                    f"(pid {holder or '?'}) holds {path}; wait for it to finish"
+                ) from None
+            raise
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield path
+    finally:
+        os.close(fd)
+
+
+# -- signals -------------------------------------------------------------------------
+
+
+class StopFlag:
+    """Set by SIGTERM/SIGINT: the current batch finishes, then the run ends cleanly.
+
+    A second SIGINT (Ctrl-C twice) interrupts at once.
+    """
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def __call__(self) -> bool:
+        return self.requested
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.requested and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.requested = True
+        log.info("%s received: finishing the current batch", signal.Signals(signum).name)
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[StopFlag]:
+        """Install the handlers for the duration of the block."""
+        old = {s: signal.signal(s, self._handle) for s in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            yield self
+        finally:
+            for s, h in old.items():
+                signal.signal(s, h)
+
+
+# -- poll ----------------------------------------------------------------------------
+
+
+def chunks(seq: Sequence[int], size: int) -> Iterator[Sequence[int]]:
+    """Split ``seq`` into consecutive slices of at most ``size`` items."""
+    for i in range(0, len(seq), size):
+        yield seq[i : i + size]
+
+
+def poll_folder(
+    db: Any,
+    cfg: MailboxConfig,
+    source: ImapSource,
+    *,
+    stop: Stop = lambda: False,
+    on_start: Callable[[int], None] | None = None,
+    on_batch: Callable[[BatchProgress], None] | None = None,
+) -> PollResult:
+    """Fetch, store and file everything new in ``cfg.folder`` on a connected ``source``.
+
+    Returns a :class:`PollResult`. Stops between batches when ``stop()`` is true.
+    """
+    from mailbox_processor import store
+
+    result = PollResult(mailbox=cfg.identity, folder=cfg.folder)
+    status = source.select(cfg.folder)
+    stored_uv, last = store.get_checkpoint(db, cfg.identity, cfg.folder)
+    last = last or 0
+    if stored_uv is not None and stored_uv != status.uidvalidity:
+        log.warning(
+            "%s: UIDVALIDITY changed (%s -> %s): rescanning the folder; "
+            "already stored messages are recognised by their sha256",
+            cfg.url,
+            stored_uv,
+            status.uidvalidity,
+        )
+        result.rescanned = True
+        last = 0
+    result.uidvalidity, result.last_uid = status.uidvalidity, last
+    uids = _pending_uids(cfg, source, last)
+    result.pending = len(uids)
+    if on_start:
+        on_start(len(uids))
+    if not uids and stored_uv != status.uidvalidity:
+        store.set_checkpoint(db, cfg.identity, cfg.folder, status.uidvalidity, last)
+    done = 0
+    for batch in chunks(uids, cfg.batch_size):
+        if stop():
+            result.stopped = True
+            break
+        _process_batch(db, cfg, source, status, batch, result)
+        done += len(batch)
+        if on_batch:
+            on_batch(BatchProgress(done=done, total=len(uids), counts=result.counts))
+    return result
+
+
+def _pending_uids(cfg: MailboxConfig, source: ImapSource, last: int) -> list[int]:
+    """UIDs to process: all above the checkpoint, plus those at or below it that a killed
+    run committed but did not file yet (still in the folder, still unseen)."""
+    new = source.uids_after(last)
+    if last <= 0:
+        return new
+    action = cfg.post_action
+    if action.kind in ("move", "delete"):
+        # A COPY + STORE \Deleted fallback that died before its EXPUNGE: finish it.
+        flagged = source.search_uids(["DELETED", "UID", f"1:{last}"])
+        if flagged:
+            log.info("%s: expunging %d messages a previous run had filed", cfg.url, len(flagged))
+            source.expunge(flagged)
+        left = source.search_uids(["UNDELETED", "UID", f"1:{last}"])
+    elif action.kind == "seen":
+        left = source.search_uids(["UNSEEN", "UNDELETED", "UID", f"1:{last}"])
+    else:
+        left = []
+    left = [u for u in left if u <= last]
+    if left:
+        log.info("%s: %d committed messages were not filed by a previous run: filing them",
+                 cfg.url, len(left))
+    return sorted(set(left) | set(new))
+
+
+def _process_batch(
+    db: Any,
+    cfg: MailboxConfig,
+    source: ImapSource,
+    status: FolderStatus,
+    batch: Sequence[int],
+    result: PollResult,
+) -> None:
+    from mailbox_processor import store
+    from mailbox_processor.pipeline import ingest_batch
+
+    t0 = time.monotonic()
+    raws = source.fetch(batch, status.uidvalidity)
+    new_last = max(result.last_uid, max(batch))
+    checkpoint = (cfg.identity, cfg.folder, status.uidvalidity, new_last)
+    # The one commit: results and checkpoint together, before any change in the mailbox.
+    if raws:
+        outcomes = ingest_batch(db, raws, checkpoint=checkpoint)
+    else:
+        outcomes = []
+        store.set_checkpoint(db, *checkpoint)
+    result.last_uid = new_last
+    result.batches += 1
+    result.counts["fetched"] += len(raws)
+    batch_counts: Counter[str] = Counter()
+    plan: dict[PostAction, list[int]] = {}
+    for raw, outcome in zip(raws, outcomes, strict=True):
+        batch_counts[outcome.status] += 1
+        result.newly_suppressed += len(outcome.newly_suppressed)
+        kind = _kind_of(raw, outcome)
+        action = _action_for(cfg, kind)
+        assert raw.uid is not None
+        plan.setdefault(action, []).append(raw.uid)
+    result.counts.update(batch_counts)
+    filed = _apply(source, plan)
+    result.filed.update(filed)
+    log.info(
+        "%s: batch UIDs %d-%d: %d fetched, %s; %s (%.2fs)",
+        cfg.url,
+        batch[0],
+        batch[-1],
+        len(raws),
+        ", ".join(f"{n} {k}" for k, n in sorted(batch_counts.items())) or "nothing stored",
+        ", ".join(f"{n} {k}" for k, n in sorted(filed.items())) or "nothing filed",
+        time.monotonic() - t0,
+    )
+
+
+def _kind_of(raw: RawMessage, outcome: Any) -> str:
+    """``bounce``, ``quarantined`` or ``not_bounce``: decides the folder a message goes to.
+
+    A duplicate (stored by an earlier, interrupted run) is re-parsed to find its kind.
+    """
+    status = outcome.status
+    if status == "quarantined":
+        return "quarantined"
+    if status == "not_bounce":
+        return "not_bounce"
+    if status == "new":
+        return "bounce"
+    report = outcome.report
+    if report is None:
+        if raw.error is not None:
+            return "quarantined"
+        from mailbox_processor.engine import parse_message
+
+        report = parse_message(raw.raw)
+    if report.error:
+        return "quarantined"
+    return "bounce" if report.is_bounce else "not_bounce"
+
+
+def _action_for(cfg: MailboxConfig, kind: str) -> PostAction:
+    if kind == "quarantined" and cfg.quarantine_folder:
+        return PostAction("move", cfg.quarantine_folder)
+    if kind == "not_bounce":
+        return cfg.not_bounce_action
+    return cfg.post_action
+
+
+def _apply(source: ImapSource, plan: dict[PostAction, list[int]]) -> Counter[str]:
+    """Carry out the post-actions; returns counts like ``{"moved to Processed": 3}``."""
+    done: Counter[str] = Counter()
+    deletes: list[int] = []
+    for action, uids in plan.items():
+        if action.kind == "move":
+            assert action.folder is not None
+            source.move(uids, action.folder)
+            done[f"moved to {action.folder}"] += len(uids)
+        elif action.kind == "seen":
+            source.mark_seen(uids)
+            done["marked seen"] += len(uids)
+        elif action.kind == "delete":
+            deletes.extend(uids)
+        else:
+            done["kept"] += len(uids)
+    if deletes:
+        source.delete(deletes)
+        done["deleted"] += len(deletes)
+    return done
+
+
+def poll(
+    db: Any,
+    cfg: MailboxConfig,
+    *,
+    stop: Stop = lambda: False,
+    client_factory: ClientFactory | None = None,
+    on_start: Callable[[int], None] | None = None,
+    on_batch: Callable[[BatchProgress], None] | None = None,
+) -> PollResult:
+    """One pass over one mailbox: lock, connect, :func:`poll_folder`, log out."""
+    with mailbox_lock(cfg), ImapSource(cfg, client_factory=client_factory) as source:
+        return poll_folder(db, cfg, source, stop=stop, on_start=on_start, on_batch=on_batch)
+
+
+# -- watch ---------------------------------------------------------------------------
+
+
+def backoff_delay(attempt: int, *, base: float = BACKOFF_BASE, cap: float = BACKOFF_MAX,
+                  rng: Callable[[], float] = random.random) -> float:
+    """Exponential backoff with "full jitter": a random delay in [d/2, d], d = base * 2^n."""
+    d = min(cap, base * (2 ** min(attempt, 30)))
+    return float(d / 2 + rng() * d / 2)
+
+
+def sleep_until(seconds: float, stop: Stop, *, step: float = 0.2) -> None:
+    """Sleep ``seconds``, waking early when ``stop()`` turns true."""
+    deadline = time.monotonic() + seconds
+    while not stop():
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return
+        time.sleep(min(step, left))
+
+
+def watch(
+    db: Any,
+    cfg: MailboxConfig,
+    *,
+    stop: Stop = lambda: False,
+    client_factory: ClientFactory | None = None,
+    on_pass: Callable[[PollResult], None] | None = None,
+    backoff_base: float = BACKOFF_BASE,
+    backoff_max: float = BACKOFF_MAX,
+) -> PollResult:
+    """Poll ``cfg`` until ``stop()``: IDLE where advertised, else every ``cfg.interval`` s.
+
+    A dropped connection or an unreachable server (a restart, say) is retried with
+    exponential backoff and jitter; login and TLS failures are not, they end the watch.
+    Returns the totals of every pass.
+    """
+    total = PollResult(mailbox=cfg.identity, folder=cfg.folder)
+    attempt = 0
+    with mailbox_lock(cfg):
+        while not stop():
+            try:
+                with ImapSource(cfg, client_factory=client_factory) as source:
+                    if attempt:
+                        log.info("%s: reconnected", cfg.url)
+                    attempt = 0
+                    use_idle = cfg.idle and source.has_capability("IDLE")
+                    log.info("%s: watching (%s)", cfg.url,
+                             "IMAP IDLE" if use_idle else f"polling every {cfg.interval:g}s")
+                    while not stop():
+                        result = poll_folder(db, cfg, source, stop=stop)
+                        total.add(result)
+                        if on_pass:
+                            on_pass(result)
+                        if stop():
+                            break
+                        if use_idle:
+                            source.wait_for_changes(IDLE_RENEW_SECONDS, stop)
+                        else:
+                            sleep_until(cfg.interval, stop)
+            except ImapConnectionError as exc:
+                if stop():
+                    break
+                delay = backoff_delay(attempt, base=backoff_base, cap=backoff_max)
+                attempt += 1
+                log.warning("%s; reconnecting in %.1fs (attempt %d)", exc, delay, attempt)
+                sleep_until(delay, stop)
+            except SourceError as exc:
+                # e.g. SELECT failing on a folder being recreated: retry, but say why.
+                if not _retryable(exc) or stop():
+                    raise
+                delay = backoff_delay(attempt, base=backoff_base, cap=backoff_max)
+                attempt += 1
+                log.warning("%s; retrying in %.1fs", exc, delay)
+                sleep_until(delay, stop)
+    total.stopped = True
+    return total
+
+
+def _retryable(exc: SourceError) -> bool:
+    from mailbox_processor.sources.imap import ImapAuthError, ImapTLSError
+
+    return not isinstance(exc, (ImapAuthError, ImapTLSError))

@@ -1,0 +1,381 @@
+"""Read and file messages in an IMAP folder, with imapclient.
+
+One :class:`ImapSource` is one authenticated connection with one selected folder. It
+speaks IMAP and nothing else: what to fetch and when to file it is decided by
+:mod:`mailbox_processor.poller`. Every public method is one or two IMAP commands and
+returns plain Python values (``str`` and ``int``, never imapclient's ``bytes`` keys).
+
+Errors are turned into :class:`~mailbox_processor.errors.SourceError` subclasses whose
+message names the server and the fix; the password or token never appears in them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import imaplib
+import logging
+import socket
+import ssl
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from imapclient import IMAPClient
+from imapclient.exceptions import IMAPClientError, LoginError
+
+from mailbox_processor.config import MailboxConfig, resolve_password
+from mailbox_processor.errors import SourceError
+from mailbox_processor.sources import RawMessage
+
+log = logging.getLogger(__name__)
+
+#: ``(config, ssl_context) -> IMAPClient``; tests inject a wrapper for faults a real
+#: server can't produce (a server without MOVE, say).
+ClientFactory = Callable[[MailboxConfig, "ssl.SSLContext | None"], Any]
+
+#: Re-issue IDLE well before the 29-minute limit of RFC 2177.
+IDLE_RENEW_SECONDS = 25 * 60
+
+
+class ImapConnectionError(SourceError):
+    """The server could not be reached, or the connection dropped (worth retrying)."""
+
+
+class ImapAuthError(SourceError):
+    """The server refused the login (not worth retrying with the same secret)."""
+
+
+class ImapTLSError(SourceError):
+    """The TLS handshake failed: untrusted certificate, wrong host name, no STARTTLS."""
+
+
+@dataclass(frozen=True)
+class FolderStatus:
+    """What SELECT said about the folder (RFC 3501 section 6.3.1)."""
+
+    uidvalidity: int
+    uidnext: int | None
+    exists: int
+
+
+#: The exceptions that mean "the connection is gone" (imaplib's abort covers BYE/EOF).
+CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
+    imaplib.IMAP4.abort,
+    ConnectionError,
+    socket.timeout,
+    TimeoutError,
+    OSError,
+)
+
+
+def make_ssl_context(cfg: MailboxConfig) -> ssl.SSLContext | None:
+    """Return the TLS context for ``cfg``: verifying, unless ``insecure`` is set.
+
+    A CA file (``cafile``) replaces the system trust store, e.g. for a private CA.
+    Plain connections (``tls = plain``) get ``None``.
+    """
+    if cfg.tls == "plain":
+        return None
+    if cfg.insecure:
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        return ctx
+    cafile = str(Path(cfg.cafile).expanduser()) if cfg.cafile else None
+    return ssl.create_default_context(cafile=cafile)
+
+
+def default_client_factory(cfg: MailboxConfig, ctx: ssl.SSLContext | None) -> IMAPClient:
+    """Open the TCP (and, for implicit TLS, the TLS) connection."""
+    return IMAPClient(
+        cfg.host,
+        port=cfg.effective_port,
+        ssl=cfg.tls == "implicit",
+        ssl_context=ctx,
+        timeout=cfg.timeout,
+    )
+
+
+class ImapSource:
+    """One connection to one IMAP folder.
+
+    Use as a context manager::
+
+        with ImapSource(cfg) as src:
+            status = src.select()
+            for uid_batch in chunks(src.search_uids(after=0), 200):
+                raws = src.fetch(uid_batch, status.uidvalidity)
+    """
+
+    def __init__(
+        self,
+        cfg: MailboxConfig,
+        *,
+        client_factory: ClientFactory | None = None,
+        secret: Callable[[MailboxConfig], str] = resolve_password,
+    ) -> None:
+        self.cfg = cfg
+        self._factory = client_factory or default_client_factory
+        self._secret = secret
+        self.client: Any = None
+        self._idling = False
+        self._created: set[str] = set()
+
+    # -- connection ------------------------------------------------------------------
+
+    def __enter__(self) -> ImapSource:
+        self.connect()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def connect(self) -> None:
+        """Connect, secure the connection as configured, and log in."""
+        cfg = self.cfg
+        where = f"{cfg.host}:{cfg.effective_port}"
+        secret = self._secret(cfg)  # ConfigError before any network traffic
+        ctx = make_ssl_context(cfg)
+        try:
+            client = self._factory(cfg, ctx)
+        except ssl.SSLCertVerificationError as exc:
+            raise self._tls_error(exc) from None
+        except ssl.SSLError as exc:
+            raise ImapTLSError(f"TLS handshake with {where} failed ({exc.reason}): "
+                               "check --tls and --port") from None
+        except (socket.gaierror, ConnectionError, OSError) as exc:
+            raise ImapConnectionError(
+                f"cannot connect to IMAP server {where} ({_reason(exc)}): "
+                "check --host/--port and that the server is up"
+            ) from None
+        self.client = client
+        try:
+            if cfg.tls == "starttls":
+                if not client.has_capability("STARTTLS"):
+                    raise ImapTLSError(
+                        f"{where} does not offer STARTTLS: use --tls implicit (port 993), "
+                        "or --tls plain if you really mean plaintext"
+                    )
+                client.starttls(ctx)
+            if cfg.auth == "xoauth2":
+                client.oauth2_login(cfg.user, secret)
+            else:
+                client.login(cfg.user, secret)
+        except LoginError as exc:
+            self.close()
+            hint = (
+                "check the token from --oauth2-token-command"
+                if cfg.auth == "xoauth2"
+                else "check --user and the password source"
+            )
+            raise ImapAuthError(
+                f"IMAP login failed for {cfg.user} at {where} ({_server_text(exc, secret)}): "
+                f"{hint}"
+            ) from None
+        except ssl.SSLCertVerificationError as exc:
+            self.close()
+            raise self._tls_error(exc) from None
+        except ImapTLSError:
+            self.close()
+            raise
+        except CONNECTION_ERRORS as exc:
+            self.close()
+            raise ImapConnectionError(
+                f"connection to {where} dropped during login ({_reason(exc)})"
+            ) from None
+        finally:
+            del secret
+        log.debug("logged in to %s as %s", where, cfg.user)
+
+    def _tls_error(self, exc: ssl.SSLCertVerificationError) -> ImapTLSError:
+        where = f"{self.cfg.host}:{self.cfg.effective_port}"
+        return ImapTLSError(
+            f"certificate of {where} not trusted ({exc.verify_message}): "
+            "pass the server's CA with --cafile, or --insecure to skip verification"
+        )
+
+    def close(self) -> None:
+        """Log out (best effort) and drop the connection."""
+        client, self.client = self.client, None
+        if client is None:
+            return
+        try:
+            if self._idling:
+                self._idling = False
+                client.idle_done()
+            client.logout()
+        except Exception:  # noqa: BLE001 - the connection may already be gone
+            with contextlib.suppress(Exception):
+                client.shutdown()
+
+    def _require(self) -> Any:
+        if self.client is None:
+            raise ImapConnectionError(f"not connected to {self.cfg.host}")
+        return self.client
+
+    def has_capability(self, name: str) -> bool:
+        """True when the server advertises ``name`` (``MOVE``, ``IDLE``, ``UIDPLUS``)."""
+        return bool(self._guard(lambda c: c.has_capability(name)))
+
+    def _guard(self, fn: Callable[[Any], Any], what: str = "") -> Any:
+        """Run one client call, turning connection and protocol failures into ours."""
+        client = self._require()
+        try:
+            return fn(client)
+        except CONNECTION_ERRORS as exc:
+            raise ImapConnectionError(
+                f"connection to {self.cfg.host}:{self.cfg.effective_port} lost"
+                f"{' during ' + what if what else ''} ({_reason(exc)})"
+            ) from None
+        except IMAPClientError as exc:
+            raise SourceError(
+                f"IMAP {what or 'command'} failed on {self.cfg.url}: {_reason(exc)}"
+            ) from None
+
+    # -- folders ---------------------------------------------------------------------
+
+    def select(self, folder: str | None = None) -> FolderStatus:
+        """SELECT the folder (read-write) and return its UIDVALIDITY and counts."""
+        name = folder or self.cfg.folder
+        info = self._guard(lambda c: c.select_folder(name), f"SELECT {name}")
+        return FolderStatus(
+            uidvalidity=int(info[b"UIDVALIDITY"]),
+            uidnext=int(info[b"UIDNEXT"]) if b"UIDNEXT" in info else None,
+            exists=int(info.get(b"EXISTS", 0)),
+        )
+
+    def ensure_folder(self, name: str) -> None:
+        """Create ``name`` unless it exists (once per connection)."""
+        if name in self._created:
+            return
+        if not self._guard(lambda c: c.folder_exists(name), f"LIST {name}"):
+            log.info("creating folder %s on %s", name, self.cfg.identity)
+            self._guard(lambda c: c.create_folder(name), f"CREATE {name}")
+        self._created.add(name)
+
+    # -- reading ---------------------------------------------------------------------
+
+    def search_uids(self, criteria: Sequence[Any]) -> list[int]:
+        """UID SEARCH with ``criteria`` (imapclient list form); returns sorted UIDs."""
+        uids = self._guard(lambda c: c.search(list(criteria)), "SEARCH")
+        return sorted(int(u) for u in uids)
+
+    def uids_after(self, last_uid: int) -> list[int]:
+        """UIDs greater than ``last_uid``, ascending (``UID n:*`` always matches the
+        highest message even when it is lower than n, so the result is filtered)."""
+        return [u for u in self.search_uids(["UID", f"{last_uid + 1}:*"]) if u > last_uid]
+
+    def fetch(self, uids: Sequence[int], uidvalidity: int) -> list[RawMessage]:
+        """UID FETCH BODY.PEEK[] for ``uids`` (the \\Seen flag is left alone).
+
+        A UID that vanished meanwhile (expunged by another client) is simply absent.
+        """
+        if not uids:
+            return []
+        data = self._guard(lambda c: c.fetch(list(uids), ["BODY.PEEK[]"]), "FETCH")
+        out = []
+        for uid in uids:
+            item = data.get(uid)
+            if item is None:
+                continue
+            raw = item.get(b"BODY[]")
+            out.append(
+                RawMessage(
+                    source=f"{self.cfg.url};UID={uid}",
+                    raw=bytes(raw) if raw is not None else b"",
+                    folder=self.cfg.folder,
+                    uid=uid,
+                    uidvalidity=uidvalidity,
+                    error=None if raw is not None else f"UID {uid}: server returned no body",
+                )
+            )
+        return out
+
+    # -- writing (only ever after the database commit) --------------------------------
+
+    def move(self, uids: Sequence[int], folder: str) -> None:
+        """Move ``uids`` to ``folder`` (created if missing).
+
+        MOVE (RFC 6851) when advertised, else COPY + STORE \\Deleted + UID EXPUNGE
+        (RFC 4315), or a plain EXPUNGE when the server lacks UIDPLUS.
+        """
+        if not uids:
+            return
+        self.ensure_folder(folder)
+        if self.has_capability("MOVE"):
+            self._guard(lambda c: c.move(list(uids), folder), f"MOVE to {folder}")
+            return
+        self._guard(lambda c: c.copy(list(uids), folder), f"COPY to {folder}")
+        self.delete(uids)
+
+    def mark_seen(self, uids: Sequence[int]) -> None:
+        """Set \\Seen on ``uids``."""
+        if uids:
+            self._guard(lambda c: c.add_flags(list(uids), [b"\\Seen"], silent=True), "STORE")
+
+    def delete(self, uids: Sequence[int]) -> None:
+        """Set \\Deleted on ``uids`` and expunge exactly those (UID EXPUNGE)."""
+        if not uids:
+            return
+        self._guard(lambda c: c.add_flags(list(uids), [b"\\Deleted"], silent=True), "STORE")
+        self.expunge(uids)
+
+    def expunge(self, uids: Iterable[int]) -> None:
+        """Expunge ``uids`` (which must carry \\Deleted): UID EXPUNGE where supported."""
+        ids = list(uids)
+        if not ids:
+            return
+        if self.has_capability("UIDPLUS"):
+            self._guard(lambda c: c.uid_expunge(ids), "UID EXPUNGE")
+        else:
+            self._guard(lambda c: c.expunge(), "EXPUNGE")
+
+    # -- waiting ---------------------------------------------------------------------
+
+    def wait_for_changes(self, timeout: float, stop: Callable[[], bool]) -> bool:
+        """IDLE (RFC 2177) for up to ``timeout`` seconds; True when the folder changed.
+
+        Returns early (False) when ``stop()`` turns true; checks it every second.
+        Raises :class:`ImapConnectionError` when the server hangs up (BYE, EOF).
+        """
+        client = self._require()
+        deadline = time.monotonic() + min(timeout, IDLE_RENEW_SECONDS)
+        changed = False
+        self._guard(lambda c: c.idle(), "IDLE")
+        self._idling = True
+        try:
+            while not stop() and not changed:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                responses = self._guard(functools.partial(_idle_check, timeout=min(1.0, left)),
+                                        "IDLE")
+                for resp in responses:
+                    if len(resp) >= 2 and resp[0] == b"BYE":
+                        raise ImapConnectionError(
+                            f"{self.cfg.host} closed the connection (BYE)"
+                        )
+                    if len(resp) >= 2 and resp[1] in (b"EXISTS", b"RECENT"):
+                        changed = True
+        finally:
+            if self._idling and self.client is client:
+                self._idling = False
+                self._guard(lambda c: c.idle_done(), "IDLE DONE")
+        return changed
+
+
+def _idle_check(client: Any, timeout: float) -> Any:
+    return client.idle_check(timeout=timeout)
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0][:300]
+
+
+def _server_text(exc: BaseException, secret: str) -> str:
+    text = _reason(exc)
+    return text.replace(secret, "***") if secret else text
