@@ -16,9 +16,129 @@ listed in ``Report.problems`` and an unreadable message gets ``Report.error``.
 
 from __future__ import annotations
 
-from mailbox_processor.models import Report
+import logging
+import re
+from email.message import Message
+
+from mailbox_processor.classify import classify
+from mailbox_processor.mime import Mail, header_text
+from mailbox_processor.models import Finding, OriginalMessage, Report, Verdict
+from mailbox_processor.parsers import PARSERS
+from mailbox_processor.text import normalise_address
+
+log = logging.getLogger(__name__)
+
+#: Bytes of one message that are parsed; the rest of a huge message (attachments of
+#: the returned mail) cannot change the verdict and is noted as skipped.
+MAX_PARSE_BYTES = 8 * 1024 * 1024
+
+#: Findings kept per message (a DSN may list thousands of recipients).
+MAX_FINDINGS = 50_000
 
 
 def parse_message(raw: bytes) -> Report:
-    """Return the verdicts for one raw RFC 5322 message (never raises on bad input)."""
-    raise NotImplementedError
+    """Return the verdicts for one raw RFC 5322 message (never raises on bad input).
+
+    The result has one :class:`~mailbox_processor.models.Verdict` per recipient (no
+    verdicts for a message that is not a bounce), the original message's headers
+    when the bounce carries them, and ``problems`` / ``error`` saying what was
+    wrong with the input.
+    """
+    problems: list[str] = []
+    if not isinstance(raw, (bytes, bytearray)):
+        return Report(verdicts=(), parser=None, error="input is not bytes")
+    if not raw.strip():
+        return Report(verdicts=(), parser=None, error="empty message")
+    if len(raw) > MAX_PARSE_BYTES:
+        problems.append(
+            f"message is {len(raw):,} bytes: only the first {MAX_PARSE_BYTES:,} were parsed"
+        )
+        raw = bytes(raw[:MAX_PARSE_BYTES])
+    try:
+        mail = Mail.from_bytes(bytes(raw))
+    except Exception as exc:  # the stdlib parser is lenient; this is a last resort
+        return Report(verdicts=(), parser=None, problems=tuple(problems),
+                      error=f"cannot parse message: {exc}")
+    if not _looks_like_mail(mail):
+        return Report(verdicts=(), parser=None, problems=tuple(problems),
+                      error="not an RFC 5322 message (no header fields found)")
+    parser_name: str | None = None
+    findings: list[Finding] = []
+    for parser in PARSERS:
+        try:
+            findings = parser.parse(mail)
+        except RecursionError:
+            problems.append(f"parser {parser.name}: structure too deeply nested")
+            findings = []
+        except Exception as exc:  # a bug or odd input in one parser must not lose the mail
+            log.debug("parser %s failed", parser.name, exc_info=True)
+            problems.append(f"parser {parser.name} failed: {type(exc).__name__}: {exc}")
+            findings = []
+        if findings:
+            parser_name = parser.name
+            break
+    if len(findings) > MAX_FINDINGS:
+        problems.append(f"{len(findings):,} recipients: only the first {MAX_FINDINGS:,} kept")
+        findings = findings[:MAX_FINDINGS]
+    verdicts: list[Verdict] = [classify(f) for f in findings]
+    problems.extend(p for p in mail.problems if p not in problems)
+    return Report(
+        verdicts=tuple(verdicts),
+        parser=parser_name,
+        message_id=_msgid(mail.header("Message-ID")),
+        from_addr=normalise_address(mail.from_addr) or (mail.from_addr or None),
+        subject=mail.subject or None,
+        date=mail.header("Date"),
+        original=_original(mail),
+        problems=tuple(problems),
+    )
+
+
+def _looks_like_mail(mail: Mail) -> bool:
+    """At least one real header field: arbitrary bytes parse as an empty-header body."""
+    keys = [k.lower() for k in mail.msg.keys()]
+    return bool(keys) and any(
+        k in ("from", "to", "subject", "date", "received", "message-id", "return-path",
+              "content-type", "mime-version", "delivered-to", "x-failed-recipients")
+        for k in keys
+    )
+
+
+def _msgid(value: str | None) -> str | None:
+    if not value:
+        return None
+    m = re.search(r"<[^<>\s]+>", value)
+    return m.group(0) if m else value.strip() or None
+
+
+_INLINE_HEADER = re.compile(r"^(Message-ID|Subject|From|To|Date)[ \t]*:[ \t]*(.*)$", re.I | re.M)
+
+
+def _original(mail: Mail) -> OriginalMessage:
+    """Headers of the returned message: attached, as text/rfc822-headers, or inlined."""
+    returned: Message | None = mail.returned
+    if returned is not None:
+        return OriginalMessage(
+            message_id=_msgid(header_text(returned.get("Message-ID"))),
+            subject=header_text(returned.get("Subject")),
+            from_addr=header_text(returned.get("From")),
+            to_addr=header_text(returned.get("To")),
+            date=header_text(returned.get("Date")),
+        )
+    # Inlined after a marker ("--- Below this line is a copy of the message.").
+    from mailbox_processor.parsers.context import RETURNED_MARKERS
+
+    text = mail.notice_text
+    m = RETURNED_MARKERS.search(text)
+    if not m:
+        return OriginalMessage()
+    found: dict[str, str] = {}
+    for hm in _INLINE_HEADER.finditer(text, m.end(), min(len(text), m.end() + 20000)):
+        found.setdefault(hm.group(1).lower(), hm.group(2).strip())
+    return OriginalMessage(
+        message_id=_msgid(found.get("message-id")),
+        subject=found.get("subject"),
+        from_addr=found.get("from"),
+        to_addr=found.get("to"),
+        date=found.get("date"),
+    )

@@ -1,16 +1,24 @@
 """Wire sources, the parsing engine and the store together.
 
-``parse_paths`` is the read-only path behind ``mailbox-processor parse``.
+``parse_paths`` is the read-only path behind ``mailbox-processor parse``;
+``ingest_batch`` / ``scan_paths`` / ``reclassify`` fill and rework the database.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
+import sqlite_utils
+
+from mailbox_processor import store
 from mailbox_processor.engine import parse_message
 from mailbox_processor.models import Classification, Report
+from mailbox_processor.policy import Policy, apply_to_address, load_policy
 from mailbox_processor.sources import RawMessage
 from mailbox_processor.sources.files import iter_paths
 
@@ -73,3 +81,314 @@ def parse_paths(
 
 def _unreadable(raw: RawMessage) -> Report:
     return Report(verdicts=(), parser=None, error=raw.error)
+
+
+# -- ingesting into the database (issue 3) ----------------------------------------------
+
+
+@dataclass(frozen=True)
+class IngestOutcome:
+    """What :func:`ingest_batch` did with one input message.
+
+    ``status`` is ``"new"`` (recorded with its verdicts), ``"duplicate"`` (the same
+    bytes were processed before: nothing changed), ``"quarantined"`` (unreadable or
+    unparseable: recorded with ``error``, never dropped) or ``"not_bounce"``
+    (recorded, no verdicts). ``newly_suppressed`` lists the addresses this message
+    made actively suppressed.
+    """
+
+    sha256: str
+    status: str
+    report: Report | None
+    newly_suppressed: tuple[str, ...] = ()
+    error: str | None = None
+
+
+@dataclass
+class IngestSummary:
+    """Running totals over :class:`IngestOutcome` lists (the ``scan`` summary line)."""
+
+    messages: int = 0
+    new: int = 0
+    duplicates: int = 0
+    quarantined: int = 0
+    not_bounce: int = 0
+    by_classification: dict[str, int] = field(default_factory=dict)
+    newly_suppressed: int = 0
+
+    def add(self, outcomes: Iterable[IngestOutcome]) -> IngestSummary:
+        """Add ``outcomes`` to the totals; return ``self``."""
+        for o in outcomes:
+            self.messages += 1
+            if o.status == "duplicate":
+                self.duplicates += 1
+                continue
+            if o.status == "quarantined":
+                self.quarantined += 1
+            elif o.status == "not_bounce":
+                self.not_bounce += 1
+            else:
+                self.new += 1
+            self.newly_suppressed += len(o.newly_suppressed)
+            if o.report is not None and o.status != "duplicate":
+                for v in o.report.verdicts:
+                    key = v.classification.value
+                    self.by_classification[key] = self.by_classification.get(key, 0) + 1
+        return self
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the totals as a plain dict (for ``--json``)."""
+        return dataclasses.asdict(self)
+
+    def __str__(self) -> str:
+        verdicts = sum(self.by_classification.values())
+        parts = ", ".join(f"{k} {n}" for k, n in sorted(self.by_classification.items()))
+        return (
+            f"{self.messages} messages ({self.new} new, {self.duplicates} duplicates, "
+            f"{self.not_bounce} not bounces, {self.quarantined} quarantined); "
+            f"{verdicts} verdicts" + (f" ({parts})" if parts else "")
+            + f"; {self.newly_suppressed} newly suppressed"
+        )
+
+
+def message_sha256(raw: RawMessage) -> str:
+    """Return the dedupe key: sha256 of the raw bytes (of the source for unreadable files)."""
+    if raw.error is not None and not raw.raw:
+        return hashlib.sha256(b"unreadable:" + raw.source.encode("utf-8", "replace")).hexdigest()
+    return hashlib.sha256(raw.raw).hexdigest()
+
+
+def _safe_parse(raw: bytes) -> tuple[Report | None, str | None]:
+    try:
+        report = parse_message(raw)
+    except Exception as exc:  # noqa: BLE001 - any parser failure quarantines, never drops
+        return None, f"parser failed: {type(exc).__name__}: {exc}".rstrip(": ")
+    return report, report.error
+
+
+def _mailbox_of(raw: RawMessage) -> str | None:
+    if raw.folder is None:
+        return None
+    return raw.source.rsplit("/", 1)[0] if raw.source.startswith("imap://") else raw.source
+
+
+def bounce_rows(
+    sha256: str, report: Report, policy: Policy, processed_at: str
+) -> list[dict[str, Any]]:
+    """Return the ``bounces`` rows of one report (one per verdict)."""
+    fallback = store.to_utc(report.date) or processed_at
+    rows = []
+    for v in report.verdicts:
+        f = v.finding
+        recipient = store.normalise_address(f.recipient)
+        rows.append(
+            {
+                "message_sha256": sha256,
+                "recipient": recipient,
+                "domain": store.address_domain(recipient),
+                "classification": v.classification.value,
+                "reason": v.reason,
+                "policy_action": policy.action_for(v.classification.value, v.reason).value,
+                "rule_id": v.rule_id,
+                "action": f.action,
+                "status": f.status,
+                "smtp_code": f.smtp_code,
+                "diagnostic": f.diagnostic,
+                "remote_mta": f.remote_mta,
+                "reporting_mta": f.reporting_mta,
+                "original_message_id": report.original.message_id,
+                "original_subject": report.original.subject,
+                "occurred_at": store.to_utc(f.date) or fallback,
+            }
+        )
+    return rows
+
+
+def ingest_batch(
+    db: sqlite_utils.Database,
+    raws: Sequence[RawMessage],
+    *,
+    checkpoint: tuple[str, str, int, int] | None = None,
+    keep_raw: bool = True,
+    policy: Policy | None = None,
+    now: str | None = None,
+) -> list[IngestOutcome]:
+    """Parse and store a batch of messages in ONE transaction; return one outcome each.
+
+    Messages, their verdicts (``bounces``), the suppressions they cause, the raw
+    bytes (zlib, when ``keep_raw``) and the optional IMAP ``checkpoint``
+    ``(mailbox, folder, uidvalidity, last_uid)`` are committed together or not at
+    all. The same bytes seen twice (sha256) change nothing. A message that cannot be
+    read or parsed is recorded as quarantined with its error, never dropped.
+    """
+    policy = policy or load_policy(db)
+    now = now or store.now_utc()
+    outcomes: list[IngestOutcome] = []
+    seen: set[str] = set()
+    with db.atomic():
+        store.expire_due(db, now)
+        for raw in raws:
+            sha = message_sha256(raw)
+            if sha in seen or store.message_exists(db, sha):
+                seen.add(sha)
+                outcomes.append(IngestOutcome(sha, "duplicate", None))
+                continue
+            seen.add(sha)
+            report: Report | None
+            error: str | None
+            if raw.error is not None:
+                report, error = None, raw.error
+            else:
+                report, error = _safe_parse(raw.raw)
+            if error is not None:
+                status = "quarantined"
+            elif report is None or not report.verdicts:
+                status = "not_bounce"
+            else:
+                status = "new"
+            store.insert_message(
+                db,
+                {
+                    "sha256": sha,
+                    "source": raw.source,
+                    "mailbox": _mailbox_of(raw),
+                    "folder": raw.folder,
+                    "uidvalidity": raw.uidvalidity,
+                    "uid": raw.uid,
+                    "mbox_index": raw.index,
+                    "message_id": report.message_id if report else None,
+                    "from_addr": report.from_addr if report else None,
+                    "subject": report.subject if report else None,
+                    "date": report.date if report else None,
+                    "size": len(raw.raw),
+                    "processed_at": now,
+                    "outcome": {"new": "parsed"}.get(status, status),
+                    "parser": report.parser if report else None,
+                    "error": error,
+                },
+            )
+            if keep_raw and raw.raw:
+                store.store_raw(db, sha, raw.raw)
+            newly: list[str] = []
+            if report is not None and error is None:
+                rows = bounce_rows(sha, report, policy, now)
+                store.insert_bounces(db, rows)
+                for address in dict.fromkeys(r["recipient"] for r in rows if r["recipient"]):
+                    if apply_to_address(db, address, policy, now=now):
+                        newly.append(address)
+            outcomes.append(IngestOutcome(sha, status, report, tuple(newly), error))
+        if checkpoint is not None:
+            store.set_checkpoint(db, *checkpoint)
+    return outcomes
+
+
+def _batches(items: Iterable[RawMessage], size: int) -> Iterator[list[RawMessage]]:
+    batch: list[RawMessage] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def scan_paths(
+    db: sqlite_utils.Database,
+    paths: Iterable[str | os.PathLike[str]],
+    *,
+    batch_size: int = 200,
+    keep_raw: bool = True,
+    progress: Callable[[list[IngestOutcome]], None] | None = None,
+) -> tuple[IngestSummary, list[tuple[str, str]]]:
+    """Ingest every message under ``paths``; return the summary and the quarantined ones.
+
+    Each batch of ``batch_size`` messages is one transaction. ``progress`` is called
+    after each batch with its outcomes. The quarantined list holds ``(source, error)``.
+    Raw messages older than the retention setting are pruned at the end.
+    """
+    policy = load_policy(db)
+    summary = IngestSummary()
+    quarantined: list[tuple[str, str]] = []
+    for batch in _batches(iter_paths(paths), batch_size):
+        outcomes = ingest_batch(db, batch, keep_raw=keep_raw, policy=policy)
+        summary.add(outcomes)
+        for raw, o in zip(batch, outcomes, strict=True):
+            if o.status == "quarantined":
+                name = raw.source if raw.index is None else f"{raw.source}#{raw.index}"
+                quarantined.append((name, o.error or "unparseable"))
+        if progress is not None:
+            progress(outcomes)
+    with db.atomic():
+        store.prune_raw(db, policy.raw_retention_days)
+    store.ensure_db_shape(db)
+    return summary, quarantined
+
+
+@dataclass
+class ReclassifySummary:
+    """What ``reclassify`` changed."""
+
+    messages: int = 0
+    changed_messages: int = 0
+    events_before: int = 0
+    events_after: int = 0
+    suppressions_before: int = 0
+    suppressions_after: int = 0
+
+    def __str__(self) -> str:
+        return (
+            f"{self.messages} stored messages re-parsed ({self.changed_messages} changed); "
+            f"events {self.events_before} -> {self.events_after}; active suppressions "
+            f"{self.suppressions_before} -> {self.suppressions_after}"
+        )
+
+
+def reclassify(db: sqlite_utils.Database, *, now: str | None = None) -> ReclassifySummary:
+    """Re-run the parser and the current policy over history, in one transaction.
+
+    Every stored raw message is parsed again and its events replaced; every event's
+    ``policy_action`` is recomputed from the current policy table; then every
+    address's suppression is recomputed (manual and imported ones are kept).
+    """
+    policy = load_policy(db)
+    now = now or store.now_utc()
+    summary = ReclassifySummary()
+    with db.atomic():
+        summary.events_before = store.table_counts(db)["bounces"]
+        summary.suppressions_before = sum(1 for _ in store.export_suppressions(db))
+        for sha, raw, msg in list(store.iter_raw_messages(db)):
+            summary.messages += 1
+            report, error = _safe_parse(raw)
+            old = sorted(
+                (r["recipient"] or "", r["classification"], r["reason"] or "")
+                for r in store.list_bounces_of(db, sha)
+            )
+            store.delete_bounces_of(db, sha)
+            rows = bounce_rows(sha, report, policy, msg["processed_at"]) if report and not error \
+                else []
+            store.insert_bounces(db, rows)
+            new = sorted(
+                (r["recipient"] or "", r["classification"], r["reason"] or "") for r in rows
+            )
+            outcome = "quarantined" if error else ("parsed" if rows else "not_bounce")
+            if new != old or outcome != msg["outcome"]:
+                summary.changed_messages += 1
+            store.update_message(
+                db, sha,
+                {"outcome": outcome, "error": error,
+                 "parser": report.parser if report else None,
+                 "message_id": report.message_id if report else msg["message_id"],
+                 "from_addr": report.from_addr if report else msg["from_addr"],
+                 "subject": report.subject if report else msg["subject"],
+                 "date": report.date if report else msg["date"]},
+            )
+        for row in list(store.iter_bounce_actions(db)):
+            action = policy.action_for(row["classification"], row["reason"]).value
+            if action != row["policy_action"]:
+                store.set_bounce_action(db, row["id"], action)
+        for address in store.all_event_addresses(db):
+            apply_to_address(db, address, policy, now=now, why="reclassify")
+        summary.events_after = store.table_counts(db)["bounces"]
+        summary.suppressions_after = sum(1 for _ in store.export_suppressions(db))
+    return summary

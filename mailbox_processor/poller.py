@@ -342,24 +342,27 @@ def _process_batch(
 def _kind_of(raw: RawMessage, outcome: Any) -> str:
     """``bounce``, ``quarantined`` or ``not_bounce``: decides the folder a message goes to.
 
-    A duplicate (stored by an earlier, interrupted run) is re-parsed to find its kind.
+    A hard or soft verdict makes a bounce. A duplicate (stored by an earlier,
+    interrupted run) is parsed again to find its kind: parsing is pure, so the answer
+    is the one the first run had.
     """
-    status = outcome.status
-    if status == "quarantined":
+    if outcome.status == "quarantined":
         return "quarantined"
-    if status == "not_bounce":
-        return "not_bounce"
-    if status == "new":
-        return "bounce"
     report = outcome.report
-    if report is None:
+    if report is None and outcome.status == "duplicate":
         if raw.error is not None:
             return "quarantined"
         from mailbox_processor.engine import parse_message
 
-        report = parse_message(raw.raw)
+        try:
+            report = parse_message(raw.raw)
+        except Exception:  # noqa: BLE001 - ingest quarantined it the first time too
+            return "quarantined"
+    if report is None:
+        return "not_bounce"
     if report.error:
         return "quarantined"
+    # Auto-replies, delay warnings and delivery reports carry verdicts but are no bounce.
     return "bounce" if report.is_bounce else "not_bounce"
 
 

@@ -1,0 +1,87 @@
+"""Turn a :class:`Finding` into a :class:`Verdict` with the rule table in :mod:`rules`.
+
+Pure functions, no I/O: easy to test and to re-run over stored mail when the rules
+improve.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+from mailbox_processor.models import HARD_REASONS, Classification, Finding, Verdict
+from mailbox_processor.rules import RULES, Rule
+from mailbox_processor.text import find_smtp_code, find_status
+
+_DELIVERED_ACTIONS = frozenset({"delivered", "relayed", "expanded"})
+_GENERIC_STATUS = re.compile(r"[245]\.0\.0")
+
+
+def is_hard(reason: str | None, status: str | None, smtp_code: str | None) -> bool:
+    """Hard bounce: the address or its domain is gone (a 5xx ``notaccept`` counts too)."""
+    if reason in ("userunknown", "hostunknown", "hasmoved"):
+        return True
+    if reason == "notaccept":
+        first = (status or smtp_code or "5")[:1]
+        return first == "5"
+    return False
+
+
+def match_rule(text: str, status: str, code: str) -> Rule | None:
+    """The first rule of :data:`RULES` that matches, or ``None``."""
+    for rule in RULES:
+        if rule.matches(text, status, code):
+            return rule
+    return None
+
+
+def complete(finding: Finding) -> Finding:
+    """Fill status and SMTP code from the diagnostic when the fields lack them.
+
+    A generic status (``5.0.0``) gives way to a specific one quoted in the
+    diagnostic (``550 5.1.1 ...``), as RFC 3463 intends the detail to be read.
+    """
+    diag = finding.diagnostic or ""
+    status = finding.status
+    code = finding.smtp_code
+    if diag:
+        quoted = find_status(diag)
+        if quoted and (status is None or (_GENERIC_STATUS.fullmatch(status)
+                                          and quoted[0] == status[0])):
+            status = quoted
+        if code is None:
+            code = find_smtp_code(diag)
+    if status == finding.status and code == finding.smtp_code:
+        return finding
+    return dataclasses.replace(finding, status=status, smtp_code=code)
+
+
+def classify(finding: Finding) -> Verdict:
+    """Return the verdict for one finding (RFC 3464 action + RFC 3463 status + text)."""
+    if finding.kind == "feedback":
+        return Verdict(finding, Classification.COMPLAINT, "feedback", "format-arf")
+    if finding.kind == "vacation":
+        return Verdict(finding, Classification.AUTOREPLY, "vacation", "format-autoreply")
+    finding = complete(finding)
+    status = finding.status or ""
+    if (finding.action in _DELIVERED_ACTIONS or finding.kind == "delivered"
+            or status.startswith("2.")):
+        return Verdict(finding, Classification.DELIVERED, "delivered", "action-delivered")
+    text = (finding.diagnostic or "").lower()
+    rule = match_rule(text, status, finding.smtp_code or "")
+    if rule is not None:
+        reason, rule_id = rule.reason, rule.id
+    elif finding.action == "delayed":
+        reason, rule_id = "expired", "action-delayed"
+    elif text.strip():
+        reason, rule_id = "onhold", "fallback-onhold"
+    else:
+        reason, rule_id = "undefined", "fallback-undefined"
+    if finding.action == "delayed":
+        return Verdict(finding, Classification.DELAYED, reason, rule_id)
+    if is_hard(reason, finding.status, finding.smtp_code):
+        return Verdict(finding, Classification.HARD, reason, rule_id)
+    return Verdict(finding, Classification.SOFT, reason, rule_id)
+
+
+__all__ = ["HARD_REASONS", "classify", "complete", "is_hard", "match_rule"]

@@ -1,0 +1,125 @@
+"""Pull a recipient's diagnostic out of the human-readable text around its address."""
+
+from __future__ import annotations
+
+import re
+
+from mailbox_processor.text import ADDRESS
+
+_DIAG_HINT = re.compile(
+    r"\b[245]\d\d\b|\b[245]\.\d{1,3}\.\d{1,3}\b|unknown|not exist|no such|invalid|full|quota|"
+    r"reject|denied|refused|block|spam|unavailable|disabled|suspend|error|fail|timeout|"
+    r"timed out|expired|unreachable|not found|too (?:large|big|many)|exceed",
+    re.I,
+)
+
+#: Lines that start the returned message or its headers in a text bounce.
+RETURNED_MARKERS = re.compile(
+    r"^(?:[ \t]*-{2,}[ \t]*(?:Below this line is a copy of the message|This is a copy of|"
+    r"Original message|Original Message|Begin Message|The (?:header|original) of the original|"
+    r"Returned mail text|Message header follows|Unsent Message below|Headers of the original|"
+    r"Undelivered message headers|Original message headers)"
+    r"|[ \t]*-+ ?(?:Original|Returned|Forwarded) message.*-+ ?$"
+    r"|Original message follows\.?$|The original message (?:was|is) (?:received|as follows)"
+    r"|[ \t]*-+[ \t]*Unsent Message below"
+    r"|\s*[-=]+\s*original message\s*[-=]*"
+    r"|Content-Type: message/rfc822"
+    r"|Content-Type: text/rfc822-headers"
+    r")",
+    re.I | re.M,
+)
+
+
+def cut_returned(text: str) -> str:
+    """``text`` up to where the returned original message starts (if it is inlined)."""
+    m = RETURNED_MARKERS.search(text)
+    if m and m.start() > 0:
+        text = text[: m.start()]
+    # A bare header block (Received:/Return-Path: after a blank line) also starts it.
+    m = re.search(r"\n\n(?:Return-Path|Received|Message-Id|X-Original-To|Delivered-To):[ \t]",
+                  text, re.I)
+    if m:
+        text = text[: m.start()]
+    return text
+
+
+def split_diagnostic(value: str | None) -> tuple[str | None, str | None]:
+    """Split ``"smtp; 550 5.1.1 ..."`` into ``("SMTP", "550 5.1.1 ...")`` (RFC 3464 2.3.6)."""
+    if not value:
+        return None, None
+    v = re.sub(r"\s+", " ", value).strip()
+    m = re.match(r"([A-Za-z][A-Za-z0-9-]{0,20})\s*;\s*(.*)$", v)
+    if m:
+        return m.group(1).upper(), m.group(2).strip() or None
+    return None, v or None
+
+
+def diagnostic_near(text: str, address: str, *, max_lines: int = 8) -> str | None:
+    """The best-looking diagnostic around an occurrence of ``address`` in ``text``.
+
+    Looks at the rest of the address's line and the lines below it (to a blank
+    line, the next address block, or ``max_lines``), then at the lines above when
+    the address stands alone. Occurrences whose context looks most like an error
+    (SMTP codes, status codes, error words) win.
+    """
+    if not text or not address:
+        return None
+    lowered = text.lower()
+    addr = address.lower()
+    lines = text.split("\n")
+    # Index lines by character offset once.
+    offsets = []
+    pos = 0
+    for line in lines:
+        offsets.append(pos)
+        pos += len(line) + 1
+    best: tuple[int, str] | None = None
+    start = 0
+    hits = 0
+    while hits < 20:
+        i = lowered.find(addr, start)
+        if i < 0:
+            break
+        hits += 1
+        start = i + len(addr)
+        # Line number of this hit.
+        lo, hi = 0, len(offsets) - 1
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if offsets[mid] <= i:
+                lo = mid
+            else:
+                hi = mid - 1
+        n = lo
+        rest = lines[n][i - offsets[n] + len(addr):]
+        chunk = [rest.strip(" \t>:;,.\"'")]
+        for j in range(n + 1, min(len(lines), n + 1 + max_lines)):
+            line = lines[j]
+            if not line.strip():
+                if any(c.strip() for c in chunk):
+                    break
+                continue
+            if _starts_with_address(line) and addr not in line.lower():
+                break
+            chunk.append(line.strip())
+        context = " ".join(c for c in chunk if c)
+        if not _DIAG_HINT.search(context) and n > 0:
+            # "Delivery failed: mailbox full" above a bare address.
+            above = []
+            for j in range(n - 1, max(-1, n - 4), -1):
+                if not lines[j].strip():
+                    break
+                above.insert(0, lines[j].strip())
+            context = (" ".join(above) + " " + context).strip()
+        score = len(_DIAG_HINT.findall(context))
+        if best is None or score > best[0]:
+            best = (score, context)
+    if best is None or not best[1]:
+        return None
+    return re.sub(r"\s+", " ", best[1]).strip()[:2000] or None
+
+
+def _starts_with_address(line: str) -> bool:
+    s = line.lstrip(" \t<\"'")
+    m = ADDRESS.match(s)
+    return m is not None

@@ -1,0 +1,192 @@
+"""RFC 3464 delivery status notifications (and RFC 6533 global-delivery-status).
+
+The machine-readable part holds one block of per-message fields (Reporting-MTA,
+Arrival-Date) and one block per recipient (Final-Recipient, Action, Status,
+Remote-MTA, Diagnostic-Code; RFC 3464 section 2.3). Real MTAs bend the format:
+blank lines go missing, fields are folded oddly, the part is labelled text/plain,
+the Diagnostic-Code is cut short while the notice text has the full reply. This
+parser reads fields line by line, starts a new recipient at each
+Final-Recipient/Original-Recipient pair, and fills gaps from the notice text.
+"""
+
+from __future__ import annotations
+
+import re
+from email.message import Message
+from typing import ClassVar
+
+from mailbox_processor.mime import Mail, content_type, part_text
+from mailbox_processor.models import Finding
+from mailbox_processor.parsers.context import diagnostic_near, split_diagnostic
+from mailbox_processor.text import normalise_address
+
+_DS_TYPES = ("message/delivery-status", "message/global-delivery-status")
+_FIELD = re.compile(r"^([A-Za-z][A-Za-z0-9-]{1,40})[ \t]*:[ \t]*(.*)$")
+_FIELDS_IN_TEXT = re.compile(r"^(?:Final|Original)-Recipient[ \t]*:", re.M | re.I)
+
+_PER_MESSAGE = {"reporting-mta", "arrival-date", "received-from-mta", "original-envelope-id",
+                "x-postfix-queue-id", "x-postfix-sender", "dsn-gateway"}
+
+
+def parse_fields(text: str) -> tuple[dict[str, str], list[dict[str, str]]]:
+    """Split delivery-status text into per-message fields and per-recipient field dicts.
+
+    Field names are lowercased; folded lines are joined with one space. A recipient
+    block starts at ``Final-Recipient`` (or at ``Original-Recipient`` when the previous
+    block already has one): robust against missing blank lines.
+    """
+    per_message: dict[str, str] = {}
+    recipients: list[dict[str, str]] = []
+    current: dict[str, str] | None = None
+    target: dict[str, str] = per_message
+    last_key: str | None = None
+    for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
+        if not line.strip():
+            current, target, last_key = None, per_message, None
+            continue
+        if line[0] in " \t":
+            if last_key is not None and last_key in target:
+                target[last_key] = (target[last_key] + " " + line.strip()).strip()
+            continue
+        m = _FIELD.match(line)
+        if not m:
+            last_key = None
+            continue
+        key, value = m.group(1).lower(), m.group(2).strip()
+        if key == "final-recipient":
+            new = current is None or "final-recipient" in current or "action" in current \
+                or "status" in current
+        elif key == "original-recipient":
+            new = current is None or "original-recipient" in current or "action" in current \
+                or "status" in current
+        else:
+            new = False
+        if new:
+            current = {}
+            recipients.append(current)
+            target = current
+        if key in target:
+            if key == "diagnostic-code":
+                target[key] += " " + value
+            last_key = key
+            continue
+        target[key] = value
+        last_key = key
+    # Per-recipient fields written in the per-message block (one-recipient DSNs with
+    # the blank line in the wrong place) apply to recipients that lack them.
+    for key in ("action", "status", "diagnostic-code", "remote-mta", "last-attempt-date"):
+        if key in per_message:
+            for r in recipients:
+                r.setdefault(key, per_message[key])
+    return per_message, [r for r in recipients if _recipient_of(r)]
+
+
+def _recipient_of(fields: dict[str, str]) -> str | None:
+    for key in ("final-recipient", "original-recipient", "x-actual-recipient"):
+        value = fields.get(key)
+        if value:
+            addr = normalise_address(value)
+            if addr:
+                return addr
+    return None
+
+
+def _ds_text(part: Message) -> str:
+    payload = part.get_payload()
+    if isinstance(payload, list):
+        # compat32 parses message/delivery-status into one Message per block.
+        blocks = []
+        for block in payload:
+            if isinstance(block, Message):
+                lines = [f"{k}: {v}" for k, v in block.items()]
+                body = block.get_payload()
+                if isinstance(body, str) and body.strip():
+                    lines.append(body)
+                blocks.append("\n".join(lines))
+        return "\n\n".join(blocks)
+    return part_text(part)
+
+
+def _norm_action(value: str | None) -> str | None:
+    if not value:
+        return None
+    v = value.strip().lower().split()[0].strip(".;,") if value.strip() else ""
+    if v.startswith("fail") or v in ("permanent", "error", "undeliverable"):
+        return "failed"
+    if v.startswith("delay") or v in ("transient", "deferred"):
+        return "delayed"
+    if v.startswith("deliver") or v == "success":
+        return "delivered"
+    if v.startswith("relay"):
+        return "relayed"
+    if v.startswith("expand"):
+        return "expanded"
+    return v or None
+
+
+class DSN:
+    """RFC 3464 / RFC 6533 delivery status notifications, however they are labelled."""
+
+    name: ClassVar[str] = "dsn"
+
+    def parse(self, mail: Mail) -> list[Finding]:
+        """See :class:`mailbox_processor.parsers.Parser`."""
+        texts = [_ds_text(p) for p in mail.find_parts(*_DS_TYPES)]
+        if not texts:
+            # Some MTAs send the fields as text/plain (or inside the notice itself).
+            if "report" not in mail.content_type and not _FIELDS_IN_TEXT.search(
+                mail.notice_text[:200_000]
+            ):
+                return []
+            for part, depth in mail.parts:
+                if depth == 0 and content_type(part) in ("text/plain", "text/delivery-status") \
+                        and not part.is_multipart():
+                    t = part_text(part)
+                    if _FIELDS_IN_TEXT.search(t):
+                        texts.append(t)
+            if not texts:
+                return []
+        findings: list[Finding] = []
+        seen: set[str] = set()
+        notice = mail.notice_text
+        for text in texts:
+            per_message, blocks = parse_fields(text)
+            reporting = _mta(per_message.get("reporting-mta"))
+            for fields in blocks:
+                rcpt = _recipient_of(fields)
+                if rcpt is None or rcpt in seen:
+                    continue
+                seen.add(rcpt)
+                findings.append(self._finding(rcpt, fields, reporting, notice))
+        return findings
+
+    def _finding(
+        self, rcpt: str, fields: dict[str, str], reporting: str | None, notice: str
+    ) -> Finding:
+        dtype, diag = split_diagnostic(fields.get("diagnostic-code"))
+        status_field = (fields.get("status") or "").strip()
+        status = status_field.split()[0].rstrip(".;,") if status_field else None
+        if status and not re.fullmatch(r"[245]\.\d{1,3}\.\d{1,3}", status):
+            status = None
+        # A short or missing Diagnostic-Code: the notice text often has the full reply.
+        near = diagnostic_near(notice, rcpt) if len(diag or "") < 20 else None
+        if near and (not diag or (diag and diag.lower() in near.lower())):
+            diag = near
+        return Finding(
+            recipient=rcpt,
+            action=_norm_action(fields.get("action")),
+            status=status,
+            diagnostic=diag or None,
+            diagnostic_type=dtype,
+            remote_mta=_mta(fields.get("remote-mta")),
+            reporting_mta=reporting,
+            date=fields.get("last-attempt-date") or fields.get("arrival-date"),
+        )
+
+
+def _mta(value: str | None) -> str | None:
+    if not value:
+        return None
+    v = value.split(";", 1)[1] if ";" in value else value
+    v = v.strip().strip("[]").strip()
+    return v.split()[0] if v else None

@@ -1,0 +1,207 @@
+"""Text bounces without a delivery-status part: qmail, Exim, old Sendmail and Postfix,
+Exchange/Office 365, Gmail, Yahoo, Domino, Courier, GroupWise and friends.
+
+Two sources of addresses, merged: our own reading of the notice (addresses on
+their own line, in ``<...>``, after "RCPT TO:", in "Original-Recipient:"-style
+fields; with the returned message cut off first) and flufl.bounce's detectors,
+so that we never find fewer failed addresses than flufl.bounce alone. The
+diagnostic for each address is the text around it.
+"""
+
+from __future__ import annotations
+
+import email.message
+import logging
+import re
+from typing import ClassVar
+
+from mailbox_processor.mime import Mail, header_text
+from mailbox_processor.models import Finding
+from mailbox_processor.parsers.context import cut_returned, diagnostic_near
+from mailbox_processor.text import ADDRESS, find_smtp_code, find_status, is_daemon_address, \
+    normalise_address
+
+log = logging.getLogger(__name__)
+
+#: Subjects of non-delivery notices in the wild (English, French, German, Spanish,
+#: Italian, Portuguese, Japanese), lowercased.
+_SUBJECT = re.compile(
+    r"undeliver|undelivered|delivery (?:status notification|failure|failed|has failed|"
+    r"notification|problem|report)|returned mail|return(?:ed)? to sender|failure notice|"
+    r"mail delivery (?:failed|failure|system|subsystem)|could not (?:be )?deliver|"
+    r"non[- ]?(?:remis|delivery|recapitabile)|nondeliverable|not (?:be )?delivered|"
+    r"delivery error|mail (?:system )?error|warning: could not send|message status|"
+    r"unzustellbar|nicht zustellbar|benachrichtung|fehlgeschlagen|"
+    r"no se ha podido entregar|no entregado|"
+    r"rejected|bounce|mail could not|problem delivering|message not delivered|"
+    r"echec|échec|notification d'état|delivery notification|"
+    r"permanent error|transient error|failed mail|returning message|"
+    r"mail failure|sending failed|message delivery|mailer-daemon|postmaster|"
+    r"エラー|不達|配信",
+    re.I,
+)
+
+_FROM_DAEMON = re.compile(
+    r"mailer-daemon|postmaster|mail delivery|mail-daemon|maildaemon|mailer daemon|"
+    r"mdaemon|daemon@|bounce|returned|notification|delivery|administrator|"
+    r"microsoftexchange|no-?reply|abuse|mailadmin|smtp",
+    re.I,
+)
+
+_BODY_MARKER = re.compile(
+    r"could not be delivered|couldn't be delivered|was not delivered|wasn't delivered|"
+    r"undeliverable|delivery (?:to the following|has failed|failed)|permanent (?:error|fatal)|"
+    r"failed permanently|following address(?:es)? (?:had|failed)|mail delivery failed|"
+    r"not be delivered|unable to deliver|delivery to [^\n]{0,80} failed|"
+    r"returned to (?:the )?sender|i'?m (?:afraid|sorry)|message (?:could not|was not) be|"
+    r"this is the qmail-send program|giving up|gave up|non[- ]?delivery|"
+    r"delivery status notification|unknown user|user unknown|mailbox (?:is )?full|"
+    r"smtp error|host unknown|no such user|rejected|error|failed",
+    re.I,
+)
+
+#: Address forms that say "this is the failed recipient" (strongest first).
+_RECIPIENT_CONTEXT = [
+    # "Original-Recipient: rfc822;a@b", "Final-Recipient:", "X-Failed-Recipients:"
+    re.compile(r"^\s*(?:Original|Final)-Recipient:\s*(?:rfc822;)?\s*<?([^\s<>;]+@[^\s<>;]+)",
+               re.I | re.M),
+    # qmail "<a@b>:" / Postfix "<a@b>: host ..." / Sendmail "<a@b>... User unknown"
+    re.compile(r"^\s*<([^\s<>]+@[^\s<>]+)>\s*(?::|\.\.\.|\(|$)", re.M),
+    # Exim "  a@b" alone on a line, or "  a@b\n    SMTP error ..."; "a@b: reason"
+    re.compile(r"^[ \t]*([^\s<>\"():;]+@[^\s<>\"():;]+?)[.,]?[ \t]*(?::|$)", re.M),
+    # "RCPT TO:<a@b>", "Recipient address: a@b", "failed recipient: a@b", "To: a@b"
+    re.compile(
+        r"(?:RCPT TO:?|recipients?(?: address(?:es)?)?:|failed recipients?:|"
+        r"delivery to(?: the following recipients?)?(?: failed)?:?|"
+        r"(?:^|\n)\s*(?:To|Recipient|Destinataire|Empfänger|Adresse):|"
+        r"could not be delivered to:?|address(?:es)?:)\s*<?([^\s<>\"]+@[^\s<>\"]+?)>?[.,;:)]*(?=\s|$)",
+        re.I,
+    ),
+]
+
+
+def _looks_like_bounce(mail: Mail) -> bool:
+    from_ = mail.from_addr
+    subj = mail.subject
+    if _FROM_DAEMON.search(from_) and (_SUBJECT.search(subj) or _BODY_MARKER.search(
+            mail.notice_text[:5000])):
+        return True
+    if _SUBJECT.search(subj) and _BODY_MARKER.search(mail.notice_text[:5000]):
+        return True
+    return_path = (mail.msg.get("Return-Path") or "").strip()
+    if return_path in ("<>", "") and mail.msg.get("X-Failed-Recipients"):
+        return True
+    return bool(mail.msg.get("X-Failed-Recipients"))
+
+
+def _flufl_addresses(msg: email.message.Message) -> list[str]:
+    """flufl.bounce's temporary and permanent failures, as normalised strings."""
+    try:
+        from flufl.bounce import all_failures
+
+        temporary, permanent = all_failures(msg)
+    except Exception as exc:  # a detector choking on odd input must not kill the parse
+        log.debug("flufl.bounce failed: %s", exc)
+        return []
+    out = []
+    for raw in list(permanent) + list(temporary):
+        text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+        addr = normalise_address(text)
+        if addr and addr not in out:
+            out.append(addr)
+    return out
+
+
+class Legacy:
+    """Plain-text bounces of MTAs and providers that send no RFC 3464 report."""
+
+    name: ClassVar[str] = "legacy"
+
+    def parse(self, mail: Mail) -> list[Finding]:
+        """See :class:`mailbox_processor.parsers.Parser`."""
+        if not _looks_like_bounce(mail):
+            return []
+        notice = mail.notice_text
+        text = cut_returned(notice)
+        excluded = self._excluded(mail)
+
+        found: list[str] = []
+        header_rcpts = mail.msg.get_all("X-Failed-Recipients") or []
+        for value in header_rcpts:
+            for m in ADDRESS.finditer(str(value)):
+                self._add(found, m.group(1), excluded)
+        for pattern in _RECIPIENT_CONTEXT:
+            for m in pattern.finditer(text):
+                self._add(found, m.group(1), excluded)
+            if found and pattern is not _RECIPIENT_CONTEXT[-1]:
+                # A strong form matched: weaker forms would only add noise.
+                break
+        if not found:
+            for m in ADDRESS.finditer(text):
+                self._add(found, m.group(1), excluded)
+        for addr in _flufl_addresses(mail.msg):
+            if addr not in found and addr not in excluded:
+                found.append(addr)
+        findings = []
+        for addr in found:
+            diag = diagnostic_near(text, addr) or diagnostic_near(notice, addr)
+            if not diag or len(diag) < 8:
+                diag = _first_error_paragraph(text) or diag
+            findings.append(
+                Finding(
+                    recipient=addr,
+                    action="failed",
+                    status=find_status(diag or ""),
+                    smtp_code=find_smtp_code(diag or ""),
+                    diagnostic=diag,
+                )
+            )
+        if not findings and _FROM_DAEMON.search(mail.from_addr) and _SUBJECT.search(mail.subject):
+            # A bounce that names nobody (or only the sender): record it, addressless.
+            diag = _first_error_paragraph(text)
+            findings.append(Finding(recipient=None, action="failed", diagnostic=diag,
+                                    status=find_status(diag or ""),
+                                    smtp_code=find_smtp_code(diag or "")))
+        return findings
+
+    @staticmethod
+    def _add(found: list[str], candidate: str, excluded: set[str]) -> None:
+        addr = normalise_address(candidate)
+        if not addr or addr in excluded or addr in found:
+            return
+        if is_daemon_address(addr) and not addr.startswith("postmaster@"):
+            return
+        if not ADDRESS.fullmatch(addr):
+            return
+        found.append(addr)
+
+    @staticmethod
+    def _excluded(mail: Mail) -> set[str]:
+        """Addresses that are never the failed recipient: the bounce's own From and To,
+        and the returned message's sender."""
+        out: set[str] = set()
+        for value in (mail.msg.get("From"), mail.msg.get("To"), mail.msg.get("Reply-To"),
+                      mail.msg.get("Sender")):
+            text = header_text(value) or ""
+            for m in ADDRESS.finditer(text):
+                a = normalise_address(m.group(1))
+                if a:
+                    out.add(a)
+        returned = mail.returned
+        if returned is not None:
+            for m in ADDRESS.finditer(header_text(returned.get("From")) or ""):
+                a = normalise_address(m.group(1))
+                if a:
+                    out.add(a)
+        return out
+
+
+_ERRORISH = re.compile(r"\b[45]\d\d\b|\b[45]\.\d{1,3}\.\d{1,3}\b|error|unknown|fail|reject|"
+                       r"denied|full|quota|invalid|not exist|no such", re.I)
+
+
+def _first_error_paragraph(text: str) -> str | None:
+    for para in re.split(r"\n\s*\n", text):
+        if _ERRORISH.search(para):
+            return re.sub(r"\s+", " ", para).strip()[:1000]
+    return None

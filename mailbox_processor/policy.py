@@ -1,0 +1,393 @@
+"""Suppression policy: turn bounce events into suppression state.
+
+The policy is data, stored in the database (tables ``policy`` and
+``policy_settings``) so that SQL users can read and change it, and ``reclassify``
+applies a change to history. Defaults:
+
+========================================  ===============  ==============================
+reason words                              action           meaning
+========================================  ===============  ==============================
+userunknown hostunknown hasmoved           ``suppress``     suppress at once, no expiry
+notaccept feedback (complaints)
+authfailure badreputation requireptr       ``sender_side``  about *us*: never counts
+blocked spamdetected                                        against the recipient
+vacation delivered                         ``never``        never suppress
+every other reason (mailboxfull, ...)      ``count``        soft: suppress after 3 within
+                                                            14 days, for 30 days
+========================================  ===============  ==============================
+
+Verdicts classified ``delayed``, ``autoreply``, ``delivered`` or ``not_bounce`` never
+count, whatever their reason. A ``hard`` or ``complaint`` verdict whose reason is set
+to ``count`` still suppresses at once (a hard bounce always does, unless its reason is
+``sender_side`` or ``never``).
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import Enum
+from typing import Any
+
+import sqlite_utils
+
+from mailbox_processor import store
+from mailbox_processor.errors import StoreError
+from mailbox_processor.models import HARD_REASONS, REASONS, SENDER_SIDE_REASONS, Classification
+
+
+class Action(str, Enum):
+    """What one event of a given reason does to its recipient's suppression state."""
+
+    SUPPRESS = "suppress"
+    COUNT = "count"
+    NEVER = "never"
+    SENDER_SIDE = "sender_side"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+def _default_actions() -> dict[str, Action]:
+    actions = {r: Action.COUNT for r in REASONS}
+    actions.update({r: Action.SUPPRESS for r in HARD_REASONS})
+    actions["feedback"] = Action.SUPPRESS
+    actions.update({r: Action.SENDER_SIDE for r in SENDER_SIDE_REASONS})
+    actions["spamdetected"] = Action.SENDER_SIDE
+    actions["vacation"] = Action.NEVER
+    actions["delivered"] = Action.NEVER
+    return dict(sorted(actions.items()))
+
+
+#: The default policy table: reason word -> action.
+DEFAULT_ACTIONS: dict[str, Action] = _default_actions()
+
+#: The default numeric settings: name -> (value, note).
+DEFAULT_SETTINGS: dict[str, tuple[int, str]] = {
+    "soft_threshold": (3, "soft bounces within soft_window_days that suppress"),
+    "soft_window_days": (14, "window for counting soft bounces"),
+    "soft_expiry_days": (30, "a soft-bounce suppression expires after this many days"),
+    "raw_retention_days": (90, "raw messages kept (compressed) for reclassify"),
+}
+
+ACTIVE = store.ACTIVE
+
+_NEVER_CLASSES = frozenset(
+    {Classification.DELAYED, Classification.AUTOREPLY, Classification.DELIVERED,
+     Classification.NOT_BOUNCE}
+)
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The suppression policy in force (see the module docstring for the defaults)."""
+
+    actions: Mapping[str, Action] = field(default_factory=lambda: dict(DEFAULT_ACTIONS))
+    soft_threshold: int = 3
+    soft_window_days: int = 14
+    soft_expiry_days: int = 30
+    raw_retention_days: int = 90
+
+    def action_for(self, classification: str, reason: str | None) -> Action:
+        """Return the action for one verdict.
+
+        >>> Policy().action_for("hard", "userunknown")
+        <Action.SUPPRESS: 'suppress'>
+        >>> Policy().action_for("soft", "authfailure")
+        <Action.SENDER_SIDE: 'sender_side'>
+        """
+        cls = Classification(classification)
+        if cls in _NEVER_CLASSES:
+            return Action.NEVER
+        action = self.actions.get(reason or "")
+        if action is None:
+            action = Action.COUNT if cls is Classification.SOFT else Action.SUPPRESS
+        if action is Action.COUNT and cls in (Classification.HARD, Classification.COMPLAINT):
+            return Action.SUPPRESS
+        return action
+
+
+def load_policy(db: sqlite_utils.Database) -> Policy:
+    """Return the policy stored in ``db`` (defaults for anything missing)."""
+    actions: dict[str, Action] = dict(DEFAULT_ACTIONS)
+    for reason, value in store.policy_actions(db).items():
+        try:
+            actions[reason] = Action(value)
+        except ValueError:
+            raise StoreError(
+                f"policy table: reason {reason!r} has unknown action {value!r}; use one of "
+                + ", ".join(a.value for a in Action)
+            ) from None
+    settings = {name: value for name, (value, _) in DEFAULT_SETTINGS.items()}
+    settings.update(store.policy_settings(db))
+    return Policy(
+        actions=actions,
+        soft_threshold=max(1, settings["soft_threshold"]),
+        soft_window_days=settings["soft_window_days"],
+        soft_expiry_days=settings["soft_expiry_days"],
+        raw_retention_days=settings["raw_retention_days"],
+    )
+
+
+def set_action(db: sqlite_utils.Database, reason: str, action: str, note: str = "") -> None:
+    """Change the action of one reason word (run ``reclassify`` to apply it to history)."""
+    try:
+        Action(action)
+    except ValueError:
+        raise StoreError(
+            f"unknown policy action {action!r}: use one of "
+            + ", ".join(a.value for a in Action)
+        ) from None
+    store.set_policy_action(db, reason, action, note or f"set by {who()}")
+
+
+def set_setting(db: sqlite_utils.Database, name: str, value: int) -> None:
+    """Change one numeric setting (``soft_threshold``, ``soft_window_days``, ...)."""
+    if name not in DEFAULT_SETTINGS:
+        raise StoreError(
+            f"unknown policy setting {name!r}: use one of " + ", ".join(DEFAULT_SETTINGS)
+        )
+    if value < 0:
+        raise StoreError(f"policy setting {name} must be >= 0, not {value}")
+    store.set_policy_setting(db, name, value, DEFAULT_SETTINGS[name][1])
+
+
+def who() -> str:
+    """Return who is acting (for the history): the login name, else ``unknown``."""
+    try:
+        return os.environ.get("MAILBOX_PROCESSOR_USER") or getpass.getuser()
+    except Exception:  # noqa: BLE001 - no passwd entry in some containers
+        return "unknown"
+
+
+# -- deciding --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The bounce-derived suppression of one address."""
+
+    state: str  # "active" or "expired"
+    classification: str
+    reason: str | None
+    diagnostic: str | None
+    suppressed_at: str
+    expires_at: str | None
+
+
+def _days_between(a: str, b: str) -> float:
+    fmt = store.TIME_FORMAT
+    delta = datetime.strptime(b[:19], fmt) - datetime.strptime(a[:19], fmt)
+    return delta.total_seconds() / 86400
+
+
+def decide(
+    events: Sequence[Mapping[str, Any]],
+    policy: Policy,
+    *,
+    now: str,
+    after: str | None = None,
+) -> Decision | None:
+    """Return the suppression that ``events`` of one address call for, or ``None``.
+
+    ``events`` are ``bounces`` rows (``classification``, ``reason``, ``diagnostic``,
+    ``occurred_at``, ``processed_at``). Only events processed after ``after`` (the
+    time of a manual unsuppress) count. A ``suppress`` event wins (the latest one
+    gives the why, no expiry); otherwise ``soft_threshold`` ``count`` events within
+    ``soft_window_days`` suppress until the last of them plus ``soft_expiry_days``.
+    """
+    live = [e for e in events if after is None or (e.get("processed_at") or "") > after]
+    hard = [
+        e for e in live
+        if policy.action_for(e["classification"], e.get("reason")) is Action.SUPPRESS
+    ]
+    if hard:
+        last = max(hard, key=lambda e: e["occurred_at"])
+        return Decision(ACTIVE, last["classification"], last.get("reason"),
+                        last.get("diagnostic"), last["occurred_at"], None)
+    soft = sorted(
+        (e for e in live
+         if policy.action_for(e["classification"], e.get("reason")) is Action.COUNT),
+        key=lambda e: e["occurred_at"],
+    )
+    n = policy.soft_threshold
+    for j in range(len(soft) - 1, n - 2, -1):
+        first, last = soft[j - n + 1], soft[j]
+        if _days_between(first["occurred_at"], last["occurred_at"]) <= policy.soft_window_days:
+            expires = store.shift(last["occurred_at"], policy.soft_expiry_days)
+            state = ACTIVE if expires > now else store.EXPIRED
+            return Decision(state, last["classification"], last.get("reason"),
+                            last.get("diagnostic"), last["occurred_at"], expires)
+    return None
+
+
+
+def apply_to_address(
+    db: sqlite_utils.Database,
+    address: str,
+    policy: Policy,
+    *,
+    now: str | None = None,
+    actor: str = "mailbox-processor",
+    why: str = "bounce",
+) -> bool:
+    """Recompute the suppression of one address from all its events.
+
+    Manual and imported suppressions stay as they are (only their counts change); a
+    manual unsuppress holds until a new suppress-worthy event arrives after it.
+    Returns True when the address became actively suppressed by this call.
+    """
+    now = now or store.now_utc()
+    existing = store.get_suppression(db, address)
+    events = store.address_events(db, address)
+    counts = Counter(e["classification"] for e in events)
+    base: dict[str, Any] = {
+        "address": address,
+        "domain": store.address_domain(address),
+        "hard_count": counts.get("hard", 0),
+        "soft_count": counts.get("soft", 0),
+        "complaint_count": counts.get("complaint", 0),
+        "first_seen": min((e["occurred_at"] for e in events), default=None),
+        "last_seen": max((e["occurred_at"] for e in events), default=None),
+        "updated_at": now,
+    }
+    was_active = _is_active(existing, now)
+    after = existing.get("removed_at") if existing and existing["state"] == store.REMOVED else None
+    decision = decide(events, policy, now=now, after=after)
+
+    if existing is not None and existing["source"] != "bounce" and existing["state"] == ACTIVE:
+        store.save_suppression(db, {**existing, **base})
+        return False
+    if decision is None:
+        if existing is None:
+            return False
+        if existing["state"] == store.REMOVED:
+            store.save_suppression(db, {**existing, **base})
+            return False
+        store.delete_suppression(db, address)
+        _history(db, address, now, "released", None, "policy", None, None, actor,
+                 f"{why}: the events no longer call for a suppression")
+        return False
+    row = {
+        **(existing or {}),
+        **base,
+        "state": decision.state,
+        "classification": decision.classification,
+        "reason": decision.reason,
+        "diagnostic": decision.diagnostic,
+        "suppressed_at": decision.suppressed_at,
+        "expires_at": decision.expires_at,
+        "source": "bounce",
+        "removed_at": None,
+    }
+    if existing is None:
+        row["note"] = None
+    store.save_suppression(db, row)
+    changed = (
+        existing is None
+        or existing["state"] != decision.state
+        or existing.get("reason") != decision.reason
+        or existing.get("classification") != decision.classification
+    )
+    if changed:
+        _history(db, address, now, "suppressed" if decision.state == ACTIVE else "expired",
+                 decision.state, "bounce", decision.classification, decision.reason, actor,
+                 f"{why}: {decision.diagnostic or ''}".strip(": "))
+    return decision.state == ACTIVE and not was_active
+
+
+def _is_active(row: Mapping[str, Any] | None, now: str) -> bool:
+    if row is None or row["state"] != ACTIVE:
+        return False
+    return row.get("expires_at") is None or row["expires_at"] > now
+
+
+def _history(
+    db: sqlite_utils.Database, address: str, at: str, event: str, state: str | None,
+    source: str, classification: str | None, reason: str | None, actor: str, note: str | None,
+) -> None:
+    store.add_history(
+        db,
+        {"address": address, "at": at, "event": event, "state": state, "source": source,
+         "classification": classification, "reason": reason, "actor": actor, "note": note},
+    )
+
+
+# -- manual changes ----------------------------------------------------------------------
+
+
+def suppress_address(
+    db: sqlite_utils.Database,
+    address: str,
+    *,
+    note: str | None = None,
+    actor: str | None = None,
+    source: str = "manual",
+    classification: str | None = None,
+    reason: str | None = None,
+    diagnostic: str | None = None,
+    now: str | None = None,
+) -> bool:
+    """Suppress an address by hand (or from an import); return False if already active.
+
+    The change and who made it go to ``suppression_history``.
+    """
+    norm = store.normalise_address(address)
+    if norm is None:
+        raise StoreError(f"{address!r} is not an email address: expected local@domain")
+    now = now or store.now_utc()
+    actor = actor or who()
+    existing = store.get_suppression(db, norm)
+    if _is_active(existing, now):
+        return False
+    row: dict[str, Any] = {
+        **(existing or {"hard_count": 0, "soft_count": 0, "complaint_count": 0}),
+        "address": norm,
+        "domain": store.address_domain(norm),
+        "state": ACTIVE,
+        "classification": classification or (existing or {}).get("classification") or "hard",
+        "reason": reason or (existing or {}).get("reason"),
+        "diagnostic": diagnostic or (existing or {}).get("diagnostic"),
+        "suppressed_at": now,
+        "expires_at": None,
+        "removed_at": None,
+        "source": source,
+        "note": note,
+        "updated_at": now,
+    }
+    store.save_suppression(db, row)
+    _history(db, norm, now, "suppressed", ACTIVE, source, row["classification"],
+             row["reason"], actor, note)
+    return True
+
+
+def unsuppress_address(
+    db: sqlite_utils.Database,
+    address: str,
+    *,
+    note: str | None = None,
+    actor: str | None = None,
+    now: str | None = None,
+) -> bool:
+    """Remove a suppression by hand; return False when the address was not suppressed.
+
+    A later suppress-worthy bounce (processed after this moment) suppresses again.
+    """
+    norm = store.normalise_address(address)
+    if norm is None:
+        raise StoreError(f"{address!r} is not an email address: expected local@domain")
+    now = now or store.now_utc()
+    existing = store.get_suppression(db, norm)
+    if existing is None or existing["state"] == store.REMOVED:
+        return False
+    store.save_suppression(
+        db, {**existing, "state": store.REMOVED, "removed_at": now, "source": "manual",
+             "note": note, "updated_at": now},
+    )
+    _history(db, norm, now, "unsuppressed", store.REMOVED, "manual",
+             existing.get("classification"), existing.get("reason"), actor or who(), note)
+    return True

@@ -1,0 +1,893 @@
+"""The SQLite suppression database: schema, migrations and every query.
+
+The database is the product's public interface: applications check it before sending,
+people query it with SQL, the CLI reads and edits it. Names are chosen for people
+writing SQL (see the README's "Database" section for every table and column).
+
+Conventions:
+
+- Times are UTC text ``YYYY-MM-DD HH:MM:SS`` (what SQLite's ``datetime('now')``
+  returns), so they sort and compare as strings.
+- Addresses pass through :func:`normalise_address` before they are written or looked
+  up: the domain is lowercased, the local part is kept exactly as the mail system
+  wrote it (RFC 5321 section 2.4 leaves its case to the receiving system).
+- Writes happen inside ``db.atomic()`` blocks owned by the caller (one per batch);
+  functions here never commit on their own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import email.utils
+import os
+import sqlite3
+import zlib
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from mailbox_processor.errors import StoreError
+
+#: Where the database lives when neither ``--db`` nor the variable says otherwise.
+DEFAULT_DB = "bounces.db"
+#: The environment variable that overrides :data:`DEFAULT_DB`.
+DB_ENV = "MAILBOX_PROCESSOR_DB"
+#: Milliseconds a reader or writer waits for a lock before giving up.
+BUSY_TIMEOUT_MS = 10_000
+
+TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+#: Suppression states (``suppressions.state``).
+ACTIVE, EXPIRED, REMOVED = "active", "expired", "removed"
+
+
+# -- small helpers ---------------------------------------------------------------------
+
+
+def now_utc() -> str:
+    """Return the current UTC time as ``YYYY-MM-DD HH:MM:SS``."""
+    return datetime.now(timezone.utc).strftime(TIME_FORMAT)
+
+
+def shift(when: str, days: float) -> str:
+    """Return ``when`` (a stored time) moved by ``days`` (negative goes back)."""
+    return (datetime.strptime(when[:19], TIME_FORMAT) + timedelta(days=days)).strftime(
+        TIME_FORMAT
+    )
+
+
+def to_utc(value: str | None) -> str | None:
+    """Convert an RFC 5322 date or an ISO date to stored UTC text; ``None`` when unreadable.
+
+    >>> to_utc("Thu, 9 Apr 2015 18:05:24 +0900")
+    '2015-04-09 09:05:24'
+    >>> to_utc("2024-05-01")
+    '2024-05-01 00:00:00'
+    """
+    if not value:
+        return None
+    text = value.strip()
+    parsed: datetime | None = None
+    try:
+        parsed = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        try:
+            parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    if parsed is None:
+        return None
+    if parsed.tzinfo is not None:
+        parsed = parsed.astimezone(timezone.utc).replace(tzinfo=None)
+    if not 1970 <= parsed.year <= 9999:
+        return None
+    return parsed.strftime(TIME_FORMAT)
+
+
+def normalise_address(value: str | None) -> str | None:
+    """Return the address as stored: trimmed, unwrapped, domain lowercased.
+
+    ``<Bob@Example.COM>``, ``rfc822; Bob@Example.COM`` and ``"Bob" <Bob@example.com>``
+    all give ``Bob@example.com``. The local part keeps its case (RFC 5321 section 2.4:
+    only the receiving system may fold it). ``None`` when there is no ``@``.
+    """
+    if not value:
+        return None
+    text = value.strip()
+    if text.lower().startswith("rfc822;"):
+        text = text[7:].strip()
+    if "<" in text and ">" in text:
+        text = text[text.rindex("<") + 1 : text.rindex(">")]
+    text = text.strip().strip("<>").strip()
+    local, at, domain = text.rpartition("@")
+    if not at or not local or not domain or " " in text:
+        return None
+    return f"{local}@{domain.lower().rstrip('.')}"
+
+
+def address_domain(address: str | None) -> str | None:
+    """Return the lowercased domain of an address (``None`` without one)."""
+    if not address or "@" not in address:
+        return None
+    return address.rpartition("@")[2].lower()
+
+
+# -- opening and migrating -------------------------------------------------------------
+
+
+def resolve_db_path(path: str | os.PathLike[str] | None = None) -> Path:
+    """Return the database path: ``path``, else ``$MAILBOX_PROCESSOR_DB``, else ``./bounces.db``."""
+    if path is not None and str(path) != "":
+        return Path(path)
+    return Path(os.environ.get(DB_ENV) or DEFAULT_DB)
+
+
+def open_db(path: str | os.PathLike[str] | None = None) -> sqlite_utils.Database:
+    """Open (creating and migrating when needed) the suppression database.
+
+    A new file is created with mode 0600. The connection uses WAL mode and a busy
+    timeout, so ``list`` and ``check`` work while a poll is writing, and enforces
+    foreign keys. Raises :class:`StoreError` with a fix-it message when the file
+    cannot be opened or is not a SQLite database.
+    """
+    target = resolve_db_path(path)
+    if str(target) == ":memory:":
+        db = sqlite_utils.Database(memory=True)
+    else:
+        if target.is_dir():
+            raise StoreError(f"database {target} is a directory: pass a file path to --db")
+        if not target.parent.exists():
+            raise StoreError(
+                f"cannot create database {target}: folder {target.parent} does not exist; "
+                "create it or pass another --db"
+            )
+        if not target.exists():
+            try:
+                fd = os.open(target, os.O_CREAT | os.O_WRONLY | os.O_EXCL, 0o600)
+                os.close(fd)
+            except FileExistsError:
+                pass
+            except OSError as exc:
+                raise StoreError(
+                    f"cannot create database {target}: {exc.strerror or exc}; "
+                    "pass a writable path with --db"
+                ) from None
+        try:
+            conn = sqlite3.connect(str(target), timeout=BUSY_TIMEOUT_MS / 1000)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open database {target}: {exc}; check --db") from None
+        db = sqlite_utils.Database(conn)
+    try:
+        db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        db.execute("PRAGMA foreign_keys = ON")
+        if not db.memory:
+            db.enable_wal()
+        migrate(db)
+        ensure_db_shape(db)
+    except sqlite3.DatabaseError as exc:
+        db.close()
+        if "not a database" in str(exc) or "malformed" in str(exc):
+            raise StoreError(
+                f"{target} is not a mailbox-processor database ({exc}): pass another --db"
+            ) from None
+        raise StoreError(f"cannot open database {target}: {exc}") from None
+    return db
+
+
+def _create_v1(db: sqlite_utils.Database) -> None:
+    """Version 1: the whole first schema."""
+    db.table("messages").create(
+        {
+            "sha256": str,
+            "source": str,
+            "mailbox": str,
+            "folder": str,
+            "uidvalidity": int,
+            "uid": int,
+            "mbox_index": int,
+            "message_id": str,
+            "from_addr": str,
+            "subject": str,
+            "date": str,
+            "size": int,
+            "processed_at": str,
+            "outcome": str,
+            "parser": str,
+            "error": str,
+        },
+        pk="sha256",
+        not_null={"source", "processed_at", "outcome"},
+        if_not_exists=True,
+    )
+    db.table("bounces").create(
+        {
+            "id": int,
+            "message_sha256": str,
+            "recipient": str,
+            "domain": str,
+            "classification": str,
+            "reason": str,
+            "policy_action": str,
+            "rule_id": str,
+            "action": str,
+            "status": str,
+            "smtp_code": str,
+            "diagnostic": str,
+            "remote_mta": str,
+            "reporting_mta": str,
+            "original_message_id": str,
+            "original_subject": str,
+            "occurred_at": str,
+        },
+        pk="id",
+        foreign_keys=[("message_sha256", "messages", "sha256")],
+        not_null={"message_sha256", "classification", "occurred_at"},
+        if_not_exists=True,
+    )
+    db.table("suppressions").create(
+        {
+            "address": str,
+            "domain": str,
+            "state": str,
+            "classification": str,
+            "reason": str,
+            "diagnostic": str,
+            "first_seen": str,
+            "last_seen": str,
+            "hard_count": int,
+            "soft_count": int,
+            "complaint_count": int,
+            "suppressed_at": str,
+            "expires_at": str,
+            "removed_at": str,
+            "source": str,
+            "note": str,
+            "updated_at": str,
+        },
+        pk="address",
+        not_null={"state", "source"},
+        defaults={"hard_count": 0, "soft_count": 0, "complaint_count": 0},
+        if_not_exists=True,
+    )
+    db.table("suppression_history").create(
+        {
+            "id": int,
+            "address": str,
+            "at": str,
+            "event": str,
+            "state": str,
+            "source": str,
+            "classification": str,
+            "reason": str,
+            "actor": str,
+            "note": str,
+        },
+        pk="id",
+        not_null={"address", "at", "event"},
+        if_not_exists=True,
+    )
+    db.table("raw_messages").create(
+        {"sha256": str, "raw_zlib": bytes, "size": int, "stored_at": str},
+        pk="sha256",
+        foreign_keys=[("sha256", "messages", "sha256")],
+        if_not_exists=True,
+    )
+    db.table("checkpoints").create(
+        {"mailbox": str, "folder": str, "uidvalidity": int, "last_uid": int, "updated_at": str},
+        pk=("mailbox", "folder"),
+        if_not_exists=True,
+    )
+    db.table("policy").create(
+        {"reason": str, "action": str, "note": str}, pk="reason", if_not_exists=True
+    )
+    db.table("policy_settings").create(
+        {"name": str, "value": int, "note": str}, pk="name", if_not_exists=True
+    )
+    # Seed the policy defaults (kept if a user already changed them).
+    from mailbox_processor.policy import DEFAULT_ACTIONS, DEFAULT_SETTINGS
+
+    db.table("policy").insert_all(
+        [{"reason": r, "action": a.value, "note": "default"} for r, a in DEFAULT_ACTIONS.items()],
+        ignore=True,
+    )
+    db.table("policy_settings").insert_all(
+        [{"name": n, "value": v, "note": note} for n, (v, note) in DEFAULT_SETTINGS.items()],
+        ignore=True,
+    )
+
+
+Migration = tuple[int, Callable[[sqlite_utils.Database], None]]
+
+#: Ordered migrations: (version, function). Append; never edit a released one.
+MIGRATIONS: tuple[Migration, ...] = ((1, _create_v1),)
+
+
+def schema_version(db: sqlite_utils.Database) -> int:
+    """Return the schema version of ``db`` (0 for an empty database)."""
+    if not db.table("schema_version").exists():
+        return 0
+    row = db.execute("SELECT max(version) FROM schema_version").fetchone()
+    return int(row[0] or 0)
+
+
+def migrate(db: sqlite_utils.Database, migrations: Sequence[Migration] = MIGRATIONS) -> int:
+    """Upgrade ``db`` in place to the latest version; return the version reached.
+
+    Each migration runs in its own transaction together with its ``schema_version``
+    row, so an interrupted upgrade leaves the previous version intact.
+    """
+    if not db.table("schema_version").exists():
+        db.table("schema_version").create(
+            {"version": int, "applied_at": str}, pk="version", if_not_exists=True
+        )
+    current = schema_version(db)
+    latest = max((v for v, _ in migrations), default=0)
+    if current > latest:
+        raise StoreError(
+            f"database schema version {current} is newer than this mailbox-processor "
+            f"understands ({latest}): upgrade mailbox-processor"
+        )
+    for version, step in migrations:
+        if version <= current:
+            continue
+        with db.atomic():
+            step(db)
+            db.table("schema_version").insert({"version": version, "applied_at": now_utc()})
+        current = version
+    return current
+
+
+#: Indexes the CLI's filters need: (table, columns).
+INDEXES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("bounces", ("message_sha256",)),
+    ("bounces", ("recipient", "occurred_at")),
+    ("bounces", ("domain",)),
+    ("bounces", ("reason",)),
+    ("bounces", ("classification",)),
+    ("bounces", ("occurred_at",)),
+    ("messages", ("processed_at",)),
+    ("messages", ("message_id",)),
+    ("suppressions", ("state", "expires_at")),
+    ("suppressions", ("domain",)),
+    ("suppressions", ("last_seen",)),
+    ("suppression_history", ("address", "at")),
+)
+
+#: Views for everyday questions: name -> SQL.
+VIEWS: dict[str, str] = {
+    "active_suppressions": """
+        SELECT * FROM suppressions
+        WHERE state = 'active'
+          AND (expires_at IS NULL OR expires_at > datetime('now'))""",
+    "bounces_by_domain": """
+        SELECT domain, classification, count(*) AS events,
+               count(DISTINCT recipient) AS recipients, max(occurred_at) AS last_seen
+        FROM bounces GROUP BY domain, classification""",
+    "bounces_by_reason": """
+        SELECT classification, reason, count(*) AS events,
+               count(DISTINCT recipient) AS recipients, max(occurred_at) AS last_seen
+        FROM bounces GROUP BY classification, reason""",
+    "bounces_per_day": """
+        SELECT date(occurred_at) AS day, classification, count(*) AS events
+        FROM bounces GROUP BY day, classification""",
+    "sender_side_problems": """
+        SELECT domain, reason, count(*) AS events, max(occurred_at) AS last_seen,
+               (SELECT b2.diagnostic FROM bounces b2
+                WHERE b2.domain IS b.domain AND b2.reason IS b.reason
+                  AND b2.policy_action = 'sender_side'
+                ORDER BY b2.occurred_at DESC LIMIT 1) AS last_diagnostic
+        FROM bounces b WHERE policy_action = 'sender_side'
+        GROUP BY domain, reason""",
+}
+
+
+def ensure_db_shape(db: sqlite_utils.Database) -> None:
+    """Create missing indexes and views (idempotent; run after every write command).
+
+    Foreign keys are declared when the tables are created (see :data:`MIGRATIONS`).
+    """
+    for table, columns in INDEXES:
+        if db.table(table).exists():
+            db.table(table).create_index(list(columns), if_not_exists=True, find_unique_name=False)
+    for name, sql in VIEWS.items():
+        if name not in db.view_names():
+            db.create_view(name, sql.strip(), ignore=True)
+
+
+def schema_sql(db: sqlite_utils.Database) -> str:
+    """Return the ``CREATE`` statements of every table, index and view."""
+    rows = db.execute(
+        "SELECT sql FROM sqlite_master WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite_%' "
+        "ORDER BY CASE type WHEN 'table' THEN 0 WHEN 'index' THEN 1 ELSE 2 END, name"
+    ).fetchall()
+    return "\n".join(f"{r[0]};" for r in rows) + "\n"
+
+
+# -- checkpoints -----------------------------------------------------------------------
+
+
+def get_checkpoint(db: sqlite_utils.Database, mailbox: str, folder: str) -> tuple[int | None, int]:
+    """Return ``(uidvalidity, last_uid)`` for a folder, ``(None, 0)`` when none is stored."""
+    row = db.execute(
+        "SELECT uidvalidity, last_uid FROM checkpoints WHERE mailbox = ? AND folder = ?",
+        [mailbox, folder],
+    ).fetchone()
+    if row is None:
+        return (None, 0)
+    return (row[0], int(row[1] or 0))
+
+
+def set_checkpoint(
+    db: sqlite_utils.Database, mailbox: str, folder: str, uidvalidity: int, last_uid: int
+) -> None:
+    """Store the checkpoint of a folder (joins the caller's transaction, if any)."""
+    db.table("checkpoints").upsert(
+        {
+            "mailbox": mailbox,
+            "folder": folder,
+            "uidvalidity": uidvalidity,
+            "last_uid": last_uid,
+            "updated_at": now_utc(),
+        },
+        pk=("mailbox", "folder"),
+    )
+
+
+# -- policy tables ---------------------------------------------------------------------
+
+
+def policy_actions(db: sqlite_utils.Database) -> dict[str, str]:
+    """Return the ``policy`` table as ``{reason: action}``."""
+    return {r["reason"]: r["action"] for r in db.query("SELECT reason, action FROM policy")}
+
+
+def policy_settings(db: sqlite_utils.Database) -> dict[str, int]:
+    """Return the ``policy_settings`` table as ``{name: value}``."""
+    return {
+        r["name"]: int(r["value"]) for r in db.query("SELECT name, value FROM policy_settings")
+    }
+
+
+def policy_rows(db: sqlite_utils.Database) -> list[dict[str, Any]]:
+    """Return the policy table and the settings as rows (for ``policy`` output)."""
+    rows = [
+        {"name": r["reason"], "kind": "reason", "value": r["action"], "note": r["note"]}
+        for r in db.query("SELECT * FROM policy ORDER BY action, reason")
+    ]
+    rows += [
+        {"name": r["name"], "kind": "setting", "value": r["value"], "note": r["note"]}
+        for r in db.query("SELECT * FROM policy_settings ORDER BY name")
+    ]
+    return rows
+
+
+def set_policy_action(db: sqlite_utils.Database, reason: str, action: str, note: str) -> None:
+    """Set the action for one reason word."""
+    db.table("policy").upsert({"reason": reason, "action": action, "note": note}, pk="reason")
+
+
+def set_policy_setting(db: sqlite_utils.Database, name: str, value: int, note: str) -> None:
+    """Set one numeric policy setting."""
+    db.table("policy_settings").upsert({"name": name, "value": value, "note": note}, pk="name")
+
+
+# -- messages, raw store and events ------------------------------------------------------
+
+
+def message_exists(db: sqlite_utils.Database, sha256: str) -> bool:
+    """True when a message with this sha256 was already processed."""
+    return db.execute("SELECT 1 FROM messages WHERE sha256 = ?", [sha256]).fetchone() is not None
+
+
+def insert_message(db: sqlite_utils.Database, row: dict[str, Any]) -> None:
+    """Insert one ``messages`` row."""
+    db.table("messages").insert(row, pk="sha256")
+
+
+def update_message(db: sqlite_utils.Database, sha256: str, updates: dict[str, Any]) -> None:
+    """Update columns of one ``messages`` row."""
+    db.table("messages").update(sha256, updates)
+
+
+def store_raw(db: sqlite_utils.Database, sha256: str, raw: bytes) -> None:
+    """Keep the raw bytes of a message, zlib-compressed, for ``reclassify``."""
+    db.table("raw_messages").insert(
+        {"sha256": sha256, "raw_zlib": zlib.compress(raw, 6), "size": len(raw),
+         "stored_at": now_utc()},
+        pk="sha256",
+        replace=True,
+    )
+
+
+def iter_raw_messages(db: sqlite_utils.Database) -> Iterator[tuple[str, bytes, dict[str, Any]]]:
+    """Yield ``(sha256, raw bytes, messages row)`` for every stored raw message."""
+    sql = (
+        "SELECT m.*, r.raw_zlib FROM raw_messages r JOIN messages m ON m.sha256 = r.sha256 "
+        "ORDER BY m.processed_at, m.sha256"
+    )
+    for row in db.query(sql):
+        data = row.pop("raw_zlib")
+        yield row["sha256"], zlib.decompress(data), row
+
+
+def prune_raw(db: sqlite_utils.Database, retention_days: int, now: str | None = None) -> int:
+    """Drop stored raw messages older than ``retention_days``; return how many."""
+    cutoff = shift(now or now_utc(), -retention_days)
+    cur = db.execute("DELETE FROM raw_messages WHERE stored_at < ?", [cutoff])
+    return int(cur.rowcount or 0)
+
+
+def insert_bounces(db: sqlite_utils.Database, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert ``bounces`` rows (one per recipient verdict)."""
+    if rows:
+        db.table("bounces").insert_all(rows, pk="id", alter=False)
+
+
+def delete_bounces_of(db: sqlite_utils.Database, sha256: str) -> list[str]:
+    """Delete a message's events; return the recipients they named."""
+    recipients = [
+        r[0]
+        for r in db.execute(
+            "SELECT DISTINCT recipient FROM bounces WHERE message_sha256 = ? "
+            "AND recipient IS NOT NULL",
+            [sha256],
+        ).fetchall()
+    ]
+    db.execute("DELETE FROM bounces WHERE message_sha256 = ?", [sha256])
+    return recipients
+
+
+def iter_bounce_actions(db: sqlite_utils.Database) -> Iterator[dict[str, Any]]:
+    """Yield ``id, classification, reason, diagnostic, policy_action`` of every event."""
+    yield from db.query(
+        "SELECT id, classification, reason, diagnostic, policy_action FROM bounces"
+    )
+
+
+def set_bounce_action(db: sqlite_utils.Database, bounce_id: int, action: str) -> None:
+    """Set ``policy_action`` of one event."""
+    db.execute("UPDATE bounces SET policy_action = ? WHERE id = ?", [action, bounce_id])
+
+
+def address_events(db: sqlite_utils.Database, address: str) -> list[dict[str, Any]]:
+    """Return the events of one address, oldest first, with ``processed_at`` of their message."""
+    return list(
+        db.query(
+            "SELECT b.*, m.processed_at, m.source FROM bounces b "
+            "JOIN messages m ON m.sha256 = b.message_sha256 "
+            "WHERE b.recipient = ? ORDER BY b.occurred_at, b.id",
+            [address],
+        )
+    )
+
+
+def all_event_addresses(db: sqlite_utils.Database) -> list[str]:
+    """Every address that has events or a suppression row."""
+    return [
+        r[0]
+        for r in db.execute(
+            "SELECT recipient FROM bounces WHERE recipient IS NOT NULL "
+            "UNION SELECT address FROM suppressions"
+        ).fetchall()
+    ]
+
+
+# -- suppressions ----------------------------------------------------------------------
+
+
+def get_suppression(db: sqlite_utils.Database, address: str) -> dict[str, Any] | None:
+    """Return the ``suppressions`` row of an address, or ``None``."""
+    rows = list(db.query("SELECT * FROM suppressions WHERE address = ?", [address]))
+    return rows[0] if rows else None
+
+
+def save_suppression(db: sqlite_utils.Database, row: dict[str, Any]) -> None:
+    """Insert or update the ``suppressions`` row of ``row['address']``."""
+    db.table("suppressions").upsert(row, pk="address", alter=False)
+
+
+def delete_suppression(db: sqlite_utils.Database, address: str) -> None:
+    """Delete the ``suppressions`` row of an address."""
+    db.execute("DELETE FROM suppressions WHERE address = ?", [address])
+
+
+def add_history(db: sqlite_utils.Database, row: dict[str, Any]) -> None:
+    """Append one ``suppression_history`` row (who did what to an address, and why)."""
+    db.table("suppression_history").insert(row, pk="id", alter=False)
+
+
+def expire_due(db: sqlite_utils.Database, now: str | None = None) -> list[str]:
+    """Mark active suppressions whose ``expires_at`` passed as expired; return the addresses."""
+    now = now or now_utc()
+    addresses = [
+        r[0]
+        for r in db.execute(
+            "SELECT address FROM suppressions WHERE state = 'active' "
+            "AND expires_at IS NOT NULL AND expires_at <= ?",
+            [now],
+        ).fetchall()
+    ]
+    for address in addresses:
+        db.execute(
+            "UPDATE suppressions SET state = 'expired', updated_at = ? WHERE address = ?",
+            [now, address],
+        )
+        add_history(
+            db,
+            {"address": address, "at": now, "event": "expired", "state": EXPIRED,
+             "source": "policy", "actor": "mailbox-processor", "note": "soft-bounce expiry"},
+        )
+    return addresses
+
+
+# -- queries behind the CLI ------------------------------------------------------------
+
+_ACTIVE_SQL = "(s.state = 'active' AND (s.expires_at IS NULL OR s.expires_at > :now))"
+
+
+def _filters(
+    clauses: list[str],
+    params: dict[str, Any],
+    *,
+    type_col: str,
+    reason_col: str,
+    domain_col: str,
+    time_col: str,
+    type_: str | None,
+    reason: str | None,
+    domain: str | None,
+    since: str | None,
+    until: str | None,
+) -> None:
+    if type_:
+        clauses.append(f"{type_col} = :type")
+        params["type"] = type_
+    if reason:
+        clauses.append(f"{reason_col} = :reason")
+        params["reason"] = reason
+    if domain:
+        clauses.append(f"({domain_col} = :domain OR {domain_col} LIKE :subdomain)")
+        params["domain"] = domain.lower()
+        params["subdomain"] = "%." + domain.lower()
+    if since:
+        clauses.append(f"{time_col} >= :since")
+        params["since"] = since
+    if until:
+        clauses.append(f"{time_col} < :until")
+        params["until"] = until
+
+
+def list_suppressions(
+    db: sqlite_utils.Database,
+    *,
+    type_: str | None = None,
+    reason: str | None = None,
+    domain: str | None = None,
+    since: str | None = None,
+    until: str | None = None,
+    active_only: bool = True,
+    limit: int | None = None,
+    now: str | None = None,
+) -> Iterator[dict[str, Any]]:
+    """Yield suppressions, newest ``last_seen`` first, with the why inline.
+
+    Each row: ``address, state, type, reason, diagnostic, hard_count, soft_count,
+    complaint_count, first_seen, last_seen, expires_at, source, note``. ``state`` is
+    reported as ``expired`` for an active row whose ``expires_at`` has passed.
+    """
+    params: dict[str, Any] = {"now": now or now_utc()}
+    clauses: list[str] = []
+    if active_only:
+        clauses.append(_ACTIVE_SQL)
+    _filters(clauses, params, type_col="s.classification", reason_col="s.reason",
+             domain_col="s.domain", time_col="coalesce(s.last_seen, s.updated_at)",
+             type_=type_, reason=reason, domain=domain, since=since, until=until)
+    where = " WHERE " + " AND ".join(clauses) if clauses else ""
+    sql = (
+        "SELECT s.address, CASE WHEN s.state = 'active' AND s.expires_at IS NOT NULL "
+        "AND s.expires_at <= :now THEN 'expired' ELSE s.state END AS state, "
+        "s.classification AS type, s.reason, s.diagnostic, s.hard_count, s.soft_count, "
+        "s.complaint_count, s.first_seen, s.last_seen, s.expires_at, s.source, s.note "
+        f"FROM suppressions s{where} "
+        "ORDER BY coalesce(s.last_seen, s.updated_at) DESC, s.address"
+    )
+    if limit is not None:
+        sql += " LIMIT :limit"
+        params["limit"] = limit
+    yield from db.query(sql, params)
+
+
+def list_bounces(
+    db: sqlite_utils.Database,
+    *,
+    type_: str | None = None,
+    reason: str | None = None,
+    domain: str | None = None,
+    since: str | None = None,
+    until: str | None = None,
+    address: str | None = None,
+    limit: int | None = None,
+) -> Iterator[dict[str, Any]]:
+    """Yield bounce events, newest first: ``occurred_at, recipient, type, reason,
+    policy_action, status, smtp_code, diagnostic, remote_mta, original_subject, source``.
+    """
+    params: dict[str, Any] = {}
+    clauses: list[str] = []
+    if address:
+        clauses.append("b.recipient = :address")
+        params["address"] = address
+    _filters(clauses, params, type_col="b.classification", reason_col="b.reason",
+             domain_col="b.domain", time_col="b.occurred_at",
+             type_=type_, reason=reason, domain=domain, since=since, until=until)
+    where = " WHERE " + " AND ".join(clauses) if clauses else ""
+    sql = (
+        "SELECT b.occurred_at, b.recipient, b.classification AS type, b.reason, "
+        "b.policy_action, b.status, b.smtp_code, b.diagnostic, b.remote_mta, "
+        "b.original_message_id, b.original_subject, b.rule_id, m.source, m.processed_at "
+        f"FROM bounces b JOIN messages m ON m.sha256 = b.message_sha256{where} "
+        "ORDER BY b.occurred_at DESC, b.id DESC"
+    )
+    if limit is not None:
+        sql += " LIMIT :limit"
+        params["limit"] = limit
+    yield from db.query(sql, params)
+
+
+def address_history(db: sqlite_utils.Database, address: str) -> list[dict[str, Any]]:
+    """Return the ``suppression_history`` rows of an address, oldest first."""
+    return list(
+        db.query(
+            "SELECT at, event, state, source, classification, reason, actor, note "
+            "FROM suppression_history WHERE address = ? ORDER BY at, id",
+            [address],
+        )
+    )
+
+
+def check_addresses(
+    db: sqlite_utils.Database, addresses: Iterable[str], *, now: str | None = None
+) -> Iterator[dict[str, Any]]:
+    """Yield the actively suppressed ones among ``addresses``, in input order.
+
+    Built for 100k addresses: they go into a temporary table in one ``executemany``
+    and one join answers them all. Input is normalised with :func:`normalise_address`;
+    entries that are not addresses are skipped. Rows: ``address, type, reason,
+    diagnostic, expires_at, source``.
+    """
+    conn = db.conn
+    conn.execute("DROP TABLE IF EXISTS temp.check_input")
+    conn.execute("CREATE TEMP TABLE check_input (seq INTEGER PRIMARY KEY, address TEXT)")
+    try:
+
+        def rows() -> Iterator[tuple[str]]:
+            for a in addresses:
+                n = normalise_address(a)
+                if n is not None:
+                    yield (n,)
+
+        conn.executemany("INSERT INTO temp.check_input (address) VALUES (?)", rows())
+        cur = conn.execute(
+            "SELECT i.address, s.classification AS type, s.reason, s.diagnostic, "
+            "s.expires_at, s.source FROM temp.check_input i "
+            "JOIN suppressions s ON s.address = i.address "
+            f"WHERE {_ACTIVE_SQL} GROUP BY i.address ORDER BY min(i.seq)",
+            {"now": now or now_utc()},
+        )
+        cols = [d[0] for d in cur.description]
+        seen_rows = [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+    finally:
+        conn.execute("DROP TABLE IF EXISTS temp.check_input")
+        if conn.in_transaction:
+            conn.commit()
+    yield from seen_rows
+
+
+def stats(
+    db: sqlite_utils.Database, *, since: str | None = None
+) -> Iterator[dict[str, Any]]:
+    """Yield ``{"group", "key", "events", "recipients"}`` rows for a window.
+
+    Groups: ``classification``, ``reason``, ``domain`` and ``day`` over recipient
+    events, then ``sender_side`` (per receiving domain and reason: problems of the
+    sending side to fix, never counted against recipients), then ``suppressions``
+    (current suppression states).
+    """
+    params = {"since": since or "0000"}
+    groups = (
+        ("classification", "classification"),
+        ("reason", "coalesce(reason, '(none)')"),
+        ("domain", "coalesce(domain, '(none)')"),
+        ("day", "date(occurred_at)"),
+    )
+    for group, expr in groups:
+        order = "key" if group == "day" else "events DESC, key"
+        yield from db.query(
+            f"SELECT '{group}' AS 'group', {expr} AS key, count(*) AS events, "
+            "count(DISTINCT recipient) AS recipients FROM bounces "
+            "WHERE occurred_at >= :since AND coalesce(policy_action, '') != 'sender_side' "
+            f"GROUP BY key ORDER BY {order}",
+            params,
+        )
+    yield from db.query(
+        "SELECT 'sender_side' AS 'group', coalesce(domain, '(none)') || ' ' || "
+        "coalesce(reason, '') AS key, count(*) AS events, "
+        "count(DISTINCT recipient) AS recipients FROM bounces "
+        "WHERE occurred_at >= :since AND policy_action = 'sender_side' "
+        "GROUP BY key ORDER BY events DESC, key",
+        params,
+    )
+    yield from db.query(
+        "SELECT 'suppressions' AS 'group', CASE WHEN state = 'active' AND expires_at "
+        "IS NOT NULL AND expires_at <= :now THEN 'expired' ELSE state END AS key, "
+        "count(*) AS events, count(*) AS recipients FROM suppressions GROUP BY key ORDER BY key",
+        {"now": now_utc()},
+    )
+
+
+def export_suppressions(db: sqlite_utils.Database) -> Iterator[dict[str, Any]]:
+    """Yield every active suppression for export, ordered by address."""
+    yield from db.query(
+        "SELECT address, classification AS type, reason, diagnostic, first_seen, last_seen, "
+        "expires_at, source, note FROM suppressions s "
+        f"WHERE {_ACTIVE_SQL} ORDER BY address",
+        {"now": now_utc()},
+    )
+
+
+def purge_before(db: sqlite_utils.Database, before: str) -> dict[str, int]:
+    """Delete events older than ``before`` (never those of active suppressions).
+
+    Also deletes expired or removed suppressions last seen before ``before``, their
+    history, and messages left without events. Returns counts per table. The caller
+    wraps this in a transaction and runs :func:`vacuum` afterwards.
+    """
+    now = now_utc()
+    protected = (
+        "SELECT address FROM suppressions s WHERE " + _ACTIVE_SQL.replace(":now", ":now")
+    )
+    params = {"before": before, "now": now}
+    cur = db.execute(
+        f"DELETE FROM bounces WHERE occurred_at < :before AND (recipient IS NULL OR "
+        f"recipient NOT IN ({protected}))",
+        params,
+    )
+    counts = {"bounces": int(cur.rowcount or 0)}
+    cur = db.execute(
+        "DELETE FROM suppressions WHERE coalesce(last_seen, updated_at) < :before AND NOT "
+        "(state = 'active' AND (expires_at IS NULL OR expires_at > :now))",
+        params,
+    )
+    counts["suppressions"] = int(cur.rowcount or 0)
+    db.execute(
+        "DELETE FROM suppression_history WHERE at < :before AND address NOT IN "
+        "(SELECT address FROM suppressions)",
+        {"before": before},
+    )
+    orphan = (
+        "SELECT sha256 FROM messages WHERE processed_at < :before AND sha256 NOT IN "
+        "(SELECT message_sha256 FROM bounces)"
+    )
+    db.execute(f"DELETE FROM raw_messages WHERE sha256 IN ({orphan})", {"before": before})
+    cur = db.execute(f"DELETE FROM messages WHERE sha256 IN ({orphan})", {"before": before})
+    counts["messages"] = int(cur.rowcount or 0)
+    return counts
+
+
+def vacuum(db: sqlite_utils.Database) -> None:
+    """Reclaim free pages (outside any transaction)."""
+    with contextlib.suppress(sqlite3.OperationalError):
+        db.vacuum()
+
+
+def table_counts(db: sqlite_utils.Database) -> dict[str, int]:
+    """Return the row count of each data table (for tests and ``db`` info)."""
+    names = ("messages", "bounces", "suppressions", "suppression_history", "raw_messages")
+    return {n: int(db.execute(f"SELECT count(*) FROM {n}").fetchone()[0]) for n in names}
+
+
+def list_bounces_of(db: sqlite_utils.Database, sha256: str) -> list[dict[str, Any]]:
+    """Return the events of one message."""
+    return list(db.query("SELECT * FROM bounces WHERE message_sha256 = ?", [sha256]))

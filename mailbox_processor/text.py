@@ -1,0 +1,75 @@
+"""Small text utilities shared by parsers: addresses, status codes, SMTP replies."""
+
+from __future__ import annotations
+
+import re
+
+#: An addr-spec as it appears in bounce text (liberal on the local part, strict
+#: enough on the domain to skip "user@host" placeholders without a dot).
+ADDRESS = re.compile(
+    r"(?<![\w.+-])([\w.!#$%&'*+/=?^`{|}~-]{1,64}@(?:\[[0-9.:a-fA-F]+\]|"
+    r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?)+))",
+)
+
+#: RFC 3463 enhanced status code, e.g. 5.1.1 or 4.7.26.
+STATUS = re.compile(r"(?<![\d.])([245])\.(\d{1,3})\.(\d{1,3})(?![\d]|\.\d)")
+
+#: An SMTP reply code at the start of a reply ("550 ", "550-", "550 5.1.1").
+SMTP_REPLY = re.compile(r"(?<![\d.])([245]\d\d)(?=[ -]|$)(?![ -]\d{1,3}\.\d)", re.M)
+_SMTP_REPLY_STRICT = re.compile(r"(?<![\d.#])([245][0-5]\d)(?:[ -]+(?:#?[245]\.\d{1,3}\.\d{1,3})|[ -](?=[A-Za-z<(\[]))")
+
+_MAILER_DAEMON = re.compile(
+    r"^(?:mailer-daemon|postmaster|mail-daemon|mailerdaemon|mail\.daemon|maildaemon|"
+    r"bounces?|no-?reply|daemon|mdaemon|root|nobody|mail)$",
+    re.I,
+)
+
+
+def normalise_address(addr: str | None) -> str | None:
+    """Return ``addr`` as stored: surrounding noise removed, the whole address lowercased.
+
+    Local parts are case-sensitive in theory (RFC 5321 section 2.4) but no large
+    mail system treats them so, and the bounce of ``Bob@x`` must suppress ``bob@x``;
+    so the address is lowercased as a whole. ``rfc822;``, angle brackets, quotes and
+    a trailing dot are stripped.
+    """
+    if not addr:
+        return None
+    a = addr.strip()
+    if ";" in a[:12] and a.split(";", 1)[0].strip().lower() in ("rfc822", "utf-8", "x-local"):
+        a = a.split(";", 1)[1].strip()
+    m = re.search(r"<([^<>]*@[^<>]*)>", a)
+    if m:
+        a = m.group(1)
+    a = a.strip().strip("<>\"'()[],;:").rstrip(".").strip()
+    if a.lower().startswith("mailto:"):
+        a = a[7:]
+    if "@" not in a:
+        return None
+    local, _, domain = a.rpartition("@")
+    if not local or not domain or " " in domain:
+        return None
+    return f"{local}@{domain}".lower()
+
+
+def is_daemon_address(addr: str) -> bool:
+    """True for addresses like ``MAILER-DAEMON@host`` that never are the failed recipient."""
+    local = addr.split("@", 1)[0]
+    return bool(_MAILER_DAEMON.match(local))
+
+
+def find_status(text: str) -> str | None:
+    """The first RFC 3463 status code in ``text`` (e.g. ``"5.1.1"``)."""
+    m = STATUS.search(text)
+    return ".".join(m.groups()) if m else None
+
+
+def find_smtp_code(text: str) -> str | None:
+    """The first SMTP reply code that reads like a reply (``550 5.1.1 ...``, ``550-...``)."""
+    m = _SMTP_REPLY_STRICT.search(text)
+    return m.group(1) if m else None
+
+
+def unfold(text: str) -> str:
+    """Join a multi-line diagnostic into one line, whitespace collapsed."""
+    return re.sub(r"\s+", " ", text).strip()
