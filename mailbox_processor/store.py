@@ -758,6 +758,7 @@ def check_addresses(
     diagnostic, expires_at, source``.
     """
     conn = db.conn
+    was_in_transaction = conn.in_transaction
     conn.execute("DROP TABLE IF EXISTS temp.check_input")
     conn.execute("CREATE TEMP TABLE check_input (seq INTEGER PRIMARY KEY, address TEXT)")
     try:
@@ -780,7 +781,7 @@ def check_addresses(
         seen_rows = [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
     finally:
         conn.execute("DROP TABLE IF EXISTS temp.check_input")
-        if conn.in_transaction:
+        if conn.in_transaction and not was_in_transaction:
             conn.commit()
     yield from seen_rows
 

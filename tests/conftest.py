@@ -1,0 +1,51 @@
+"""Shared pytest fixtures: ``db``, ``tmp_db_path``, ``runner``, ``load_eml``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import sqlite_utils
+from click.testing import CliRunner
+
+from mailbox_processor import store
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "fixtures"
+CORPUS = ROOT.parent / "shared" / "corpus" / "emails"
+
+
+@pytest.fixture
+def db() -> Iterator[sqlite_utils.Database]:
+    """A fresh, migrated in-memory database."""
+    database = store.open_db(":memory:")
+    yield database
+    database.close()
+
+
+@pytest.fixture
+def tmp_db_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A path for a database file that does not exist yet (and no env override)."""
+    monkeypatch.delenv(store.DB_ENV, raising=False)
+    return tmp_path / "bounces.db"
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    """A click test runner."""
+    return CliRunner()
+
+
+@pytest.fixture
+def load_eml() -> Callable[[str], bytes]:
+    """Return a loader of raw bytes: a path under fixtures/, or a corpus file name."""
+
+    def load(name: str) -> bytes:
+        for base in (FIXTURES, CORPUS):
+            path = base / name
+            if path.is_file():
+                return path.read_bytes()
+        raise FileNotFoundError(name)
+
+    return load

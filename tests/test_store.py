@@ -1,0 +1,337 @@
+"""The database: opening, migrations, ingest transactions, dedupe and queries."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import stat
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import sqlite_utils
+
+from mailbox_processor import pipeline, store
+from mailbox_processor.errors import StoreError
+from mailbox_processor.models import Classification, Finding, OriginalMessage, Report, Verdict
+from mailbox_processor.pipeline import IngestSummary, ingest_batch
+from mailbox_processor.sources import RawMessage
+
+Spec = tuple[str, str, str | None]
+
+
+def make_report(*verdicts: Spec, date: str = "Mon, 2 Jun 2025 10:00:00 +0000",
+                error: str | None = None) -> Report:
+    """A hand-made report: verdicts are (recipient, classification, reason)."""
+    return Report(
+        verdicts=tuple(
+            Verdict(
+                Finding(recipient=r, status="5.1.1" if c == "hard" else "4.2.2",
+                        smtp_code="550" if c == "hard" else "452",
+                        diagnostic=f"{reason} said the server", remote_mta="mx.example.net"),
+                Classification(c), reason, f"rule-{reason}",
+            )
+            for r, c, reason in verdicts
+        ),
+        parser="test",
+        message_id="<bounce@example.org>",
+        from_addr="MAILER-DAEMON@example.org",
+        subject="Undelivered Mail",
+        date=date,
+        original=OriginalMessage(message_id="<orig@example.com>", subject="Newsletter"),
+        error=error,
+    )
+
+
+@pytest.fixture
+def fake_parse(monkeypatch: pytest.MonkeyPatch) -> dict[bytes, Report]:
+    """Make ingest parse through a dict raw->Report; b'CRASH' raises."""
+    table: dict[bytes, Report] = {}
+
+    def parse(raw: bytes) -> Report:
+        if raw == b"CRASH":
+            raise RuntimeError("boom")
+        return table.get(raw, Report(verdicts=(), parser=None))
+
+    monkeypatch.setattr(pipeline, "parse_message", parse)
+    return table
+
+
+def raw(data: bytes, name: str = "m.eml") -> RawMessage:
+    return RawMessage(source=name, raw=data)
+
+
+# -- opening ------------------------------------------------------------------------------
+
+
+def test_open_db_creates_private_wal_database(tmp_db_path: Path) -> None:
+    db = store.open_db(tmp_db_path)
+    assert stat.S_IMODE(os.stat(tmp_db_path).st_mode) == 0o600
+    assert db.journal_mode == "wal"
+    assert store.schema_version(db) == 1
+    assert {"messages", "bounces", "suppressions", "suppression_history", "raw_messages",
+            "checkpoints", "policy", "policy_settings", "schema_version"} <= set(db.table_names())
+    assert {"active_suppressions", "bounces_by_domain", "bounces_by_reason",
+            "bounces_per_day", "sender_side_problems"} <= set(db.view_names())
+    assert db.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+    fks = {(fk.column, fk.other_table) for fk in db.table("bounces").foreign_keys}
+    assert fks == {("message_sha256", "messages")}
+    db.close()
+
+
+def test_open_db_default_and_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv(store.DB_ENV, raising=False)
+    store.open_db().close()
+    assert (tmp_path / "bounces.db").exists()
+    monkeypatch.setenv(store.DB_ENV, str(tmp_path / "env.db"))
+    store.open_db().close()
+    assert (tmp_path / "env.db").exists()
+
+
+def test_open_db_is_idempotent(tmp_db_path: Path) -> None:
+    store.open_db(tmp_db_path).close()
+    db = store.open_db(tmp_db_path)
+    assert db.execute("SELECT count(*) FROM schema_version").fetchone()[0] == 1
+    db.close()
+
+
+def test_open_db_rejects_a_non_database_without_touching_it(tmp_path: Path) -> None:
+    path = tmp_path / "notes.txt"
+    path.write_bytes(b"hello, this is not sqlite\n" * 100)
+    with pytest.raises(StoreError, match="is not a mailbox-processor database"):
+        store.open_db(path)
+    assert path.read_bytes() == b"hello, this is not sqlite\n" * 100
+
+
+def test_open_db_missing_folder_says_how_to_fix(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="does not exist; create it or pass another --db"):
+        store.open_db(tmp_path / "nope" / "x.db")
+
+
+def test_migrate_upgrades_in_place_keeping_data(tmp_db_path: Path) -> None:
+    db = store.open_db(tmp_db_path)
+    store.set_checkpoint(db, "imap://u@h", "INBOX", 7, 42)
+    db.close()
+
+    def v2(d: sqlite_utils.Database) -> None:
+        d.table("suppressions").add_column("list_name", str)
+
+    db = sqlite_utils.Database(tmp_db_path)
+    assert store.migrate(db, (*store.MIGRATIONS, (2, v2))) == 2
+    assert store.get_checkpoint(db, "imap://u@h", "INBOX") == (7, 42)
+    assert "list_name" in db.table("suppressions").columns_dict
+    with pytest.raises(StoreError, match="newer than this mailbox-processor understands"):
+        store.migrate(db)
+
+
+def test_checkpoints_round_trip(db: sqlite_utils.Database) -> None:
+    assert store.get_checkpoint(db, "imap://a@b", "INBOX") == (None, 0)
+    store.set_checkpoint(db, "imap://a@b", "INBOX", 100, 5)
+    store.set_checkpoint(db, "imap://a@b", "INBOX", 100, 9)
+    assert store.get_checkpoint(db, "imap://a@b", "INBOX") == (100, 9)
+    assert store.get_checkpoint(db, "imap://a@b", "Other") == (None, 0)
+
+
+@pytest.mark.parametrize(
+    ("given", "stored"),
+    [
+        ("<Bob@Example.COM>", "Bob@example.com"),
+        ("rfc822; Bob@Example.COM", "Bob@example.com"),
+        ('"Bob Smith" <bob@EXAMPLE.org>', "bob@example.org"),
+        ("  alice@example.net. ", "alice@example.net"),
+        ("not an address", None),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_normalise_address(given: str | None, stored: str | None) -> None:
+    assert store.normalise_address(given) == stored
+
+
+@pytest.mark.parametrize(
+    ("given", "stored"),
+    [
+        ("Thu, 9 Apr 2015 18:05:24 +0900", "2015-04-09 09:05:24"),
+        ("2024-05-01", "2024-05-01 00:00:00"),
+        ("2024-05-01T10:00:00Z", "2024-05-01 10:00:00"),
+        ("garbage", None),
+        (None, None),
+    ],
+)
+def test_to_utc(given: str | None, stored: str | None) -> None:
+    assert store.to_utc(given) == stored
+
+
+# -- ingest ------------------------------------------------------------------------------
+
+
+def test_ingest_records_messages_events_and_suppressions(
+    db: sqlite_utils.Database, fake_parse: dict[bytes, Report]
+) -> None:
+    fake_parse[b"A"] = make_report(("Gone@Example.com", "hard", "userunknown"))
+    fake_parse[b"B"] = make_report(("full@example.com", "soft", "mailboxfull"))
+    outcomes = ingest_batch(db, [raw(b"A"), raw(b"B"), raw(b"C")])
+    assert [o.status for o in outcomes] == ["new", "new", "not_bounce"]
+    assert outcomes[0].newly_suppressed == ("Gone@example.com",)
+    assert outcomes[1].newly_suppressed == ()
+    assert store.table_counts(db) == {"messages": 3, "bounces": 2, "suppressions": 1,
+                                      "suppression_history": 1, "raw_messages": 3}
+    row = db.execute(
+        "SELECT recipient, domain, classification, reason, policy_action, smtp_code, "
+        "occurred_at, original_message_id FROM bounces ORDER BY id LIMIT 1"
+    ).fetchone()
+    assert row == ("Gone@example.com", "example.com", "hard", "userunknown", "suppress", "550",
+                   "2025-06-02 10:00:00", "<orig@example.com>")
+    sup = store.get_suppression(db, "Gone@example.com")
+    assert sup is not None
+    assert (sup["state"], sup["reason"], sup["hard_count"], sup["expires_at"]) == (
+        "active", "userunknown", 1, None)
+
+
+def test_ingest_twice_changes_nothing(
+    db: sqlite_utils.Database, fake_parse: dict[bytes, Report]
+) -> None:
+    fake_parse[b"A"] = make_report(("a@example.com", "hard", "userunknown"))
+    first = ingest_batch(db, [raw(b"A"), raw(b"A", "copy.eml")])
+    assert [o.status for o in first] == ["new", "duplicate"]
+    counts = store.table_counts(db)
+    again = ingest_batch(db, [raw(b"A")])
+    assert [o.status for o in again] == ["duplicate"]
+    assert store.table_counts(db) == counts
+    assert store.get_suppression(db, "a@example.com")["hard_count"] == 1  # type: ignore[index]
+
+
+def test_quarantine_never_drops(db: sqlite_utils.Database, fake_parse: dict[bytes, Report]) -> None:
+    fake_parse[b"BAD"] = make_report(error="no headers at all")
+    unreadable = RawMessage(source="/x/locked.eml", raw=b"", error="/x/locked.eml: cannot read")
+    outcomes = ingest_batch(db, [raw(b"CRASH"), raw(b"BAD"), unreadable])
+    assert [o.status for o in outcomes] == ["quarantined"] * 3
+    assert outcomes[0].error == "parser failed: RuntimeError: boom"
+    rows = db.execute("SELECT source, outcome, error FROM messages ORDER BY rowid").fetchall()
+    assert rows == [
+        ("m.eml", "quarantined", "parser failed: RuntimeError: boom"),
+        ("m.eml", "quarantined", "no headers at all"),
+        ("/x/locked.eml", "quarantined", "/x/locked.eml: cannot read"),
+    ]
+
+
+def test_batch_is_one_transaction(
+    db: sqlite_utils.Database, fake_parse: dict[bytes, Report], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake_parse[b"A"] = make_report(("a@example.com", "hard", "userunknown"))
+    fake_parse[b"B"] = make_report(("b@example.com", "hard", "userunknown"))
+    real = store.insert_bounces
+    calls = []
+
+    def failing(d: sqlite_utils.Database, rows: list[dict[str, object]]) -> None:
+        calls.append(rows)
+        if len(calls) == 2:
+            raise sqlite3.OperationalError("disk I/O error")
+        real(d, rows)
+
+    monkeypatch.setattr(store, "insert_bounces", failing)
+    with pytest.raises(sqlite3.OperationalError):
+        ingest_batch(db, [raw(b"A"), raw(b"B")], checkpoint=("imap://u@h", "INBOX", 1, 2))
+    assert store.table_counts(db) == {"messages": 0, "bounces": 0, "suppressions": 0,
+                                      "suppression_history": 0, "raw_messages": 0}
+    assert store.get_checkpoint(db, "imap://u@h", "INBOX") == (None, 0)
+    monkeypatch.setattr(store, "insert_bounces", real)
+    ingest_batch(db, [raw(b"A"), raw(b"B")], checkpoint=("imap://u@h", "INBOX", 1, 2))
+    assert store.get_checkpoint(db, "imap://u@h", "INBOX") == (1, 2)
+    assert store.table_counts(db)["suppressions"] == 2
+
+
+def test_raw_messages_are_compressed_and_optional(
+    db: sqlite_utils.Database, fake_parse: dict[bytes, Report]
+) -> None:
+    big = b"Subject: x\n\n" + b"bounce " * 5000
+    ingest_batch(db, [raw(big)])
+    ingest_batch(db, [raw(b"other")], keep_raw=False)
+    stored = list(store.iter_raw_messages(db))
+    assert [r[1] for r in stored] == [big]
+    size = db.execute("SELECT length(raw_zlib), size FROM raw_messages").fetchone()
+    assert size[0] < size[1] // 10
+
+
+def test_prune_raw_respects_retention(
+    db: sqlite_utils.Database, fake_parse: dict[bytes, Report]
+) -> None:
+    ingest_batch(db, [raw(b"old")])
+    db.execute("UPDATE raw_messages SET stored_at = '2000-01-01 00:00:00'")
+    ingest_batch(db, [raw(b"new")])
+    assert store.prune_raw(db, 90) == 1
+    assert [r[1] for r in store.iter_raw_messages(db)] == [b"new"]
+
+
+def test_summary_line(db: sqlite_utils.Database, fake_parse: dict[bytes, Report]) -> None:
+    fake_parse[b"A"] = make_report(("a@example.com", "hard", "userunknown"),
+                                   ("b@example.com", "soft", "mailboxfull"))
+    summary = IngestSummary().add(ingest_batch(db, [raw(b"A"), raw(b"A"), raw(b"CRASH")]))
+    assert str(summary) == (
+        "3 messages (1 new, 1 duplicates, 0 not bounces, 1 quarantined); "
+        "2 verdicts (hard 1, soft 1); 1 newly suppressed"
+    )
+    assert summary.as_dict()["by_classification"] == {"hard": 1, "soft": 1}
+
+
+# -- queries ------------------------------------------------------------------------------
+
+
+def test_check_addresses_is_fast_and_ordered(
+    db: sqlite_utils.Database, fake_parse: dict[bytes, Report]
+) -> None:
+    fake_parse[b"A"] = make_report(("x5@example.com", "hard", "userunknown"),
+                                   ("x99999@example.com", "hard", "userunknown"))
+    ingest_batch(db, [raw(b"A")])
+    addresses = [f"x{i}@Example.com" for i in range(100_000)]
+    start = time.perf_counter()
+    hits = list(store.check_addresses(db, reversed(addresses)))
+    assert time.perf_counter() - start < 5
+    assert [h["address"] for h in hits] == ["x99999@example.com", "x5@example.com"]
+    assert not db.conn.in_transaction
+
+
+def test_list_filters(db: sqlite_utils.Database, fake_parse: dict[bytes, Report]) -> None:
+    fake_parse[b"A"] = make_report(("a@one.example", "hard", "userunknown"),
+                                   ("b@two.example", "hard", "hostunknown"))
+    ingest_batch(db, [raw(b"A")])
+    assert [r["address"] for r in store.list_suppressions(db, domain="two.example")] == [
+        "b@two.example"]
+    assert [r["address"] for r in store.list_suppressions(db, reason="userunknown")] == [
+        "a@one.example"]
+    assert list(store.list_suppressions(db, since="2030-01-01")) == []
+    events = list(store.list_bounces(db, type_="hard", limit=1))
+    assert len(events) == 1
+    assert events[0]["diagnostic"].endswith("said the server")
+
+
+def test_purge_keeps_active_suppressions(
+    db: sqlite_utils.Database, fake_parse: dict[bytes, Report]
+) -> None:
+    fake_parse[b"A"] = make_report(("hard@example.com", "hard", "userunknown"),
+                                   ("soft@example.com", "soft", "mailboxfull"),
+                                   date="Mon, 2 Jun 2020 10:00:00 +0000")
+    ingest_batch(db, [raw(b"A")])
+    with db.atomic():
+        counts = store.purge_before(db, "2021-01-01")
+    assert counts["bounces"] == 1
+    remaining = db.execute("SELECT recipient FROM bounces").fetchall()
+    assert remaining == [("hard@example.com",)]
+    assert store.table_counts(db)["messages"] == 1
+
+
+def test_schema_sql_lists_tables_and_views(db: sqlite_utils.Database) -> None:
+    sql = store.schema_sql(db)
+    assert "CREATE TABLE [suppressions]" in sql or 'CREATE TABLE "suppressions"' in sql
+    assert "CREATE VIEW \"active_suppressions\"" in sql
+
+
+def test_ensure_db_shape_is_idempotent(db: sqlite_utils.Database) -> None:
+    before = store.schema_sql(db)
+    store.ensure_db_shape(db)
+    store.ensure_db_shape(db)
+    assert store.schema_sql(db) == before
+
+
