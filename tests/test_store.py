@@ -6,7 +6,6 @@ import os
 import sqlite3
 import stat
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
