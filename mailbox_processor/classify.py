@@ -11,7 +11,7 @@ import re
 
 from mailbox_processor.models import HARD_REASONS, Classification, Finding, Verdict
 from mailbox_processor.rules import RULES, Rule
-from mailbox_processor.text import find_smtp_code, find_status
+from mailbox_processor.text import find_command, find_smtp_code, find_status
 
 _DELIVERED_ACTIONS = frozenset({"delivered", "relayed", "expanded"})
 _GENERIC_STATUS = re.compile(r"[245]\.0\.0")
@@ -27,10 +27,10 @@ def is_hard(reason: str | None, status: str | None, smtp_code: str | None) -> bo
     return False
 
 
-def match_rule(text: str, status: str, code: str) -> Rule | None:
+def match_rule(text: str, status: str, code: str, command: str = "") -> Rule | None:
     """The first rule of :data:`RULES` that matches, or ``None``."""
     for rule in RULES:
-        if rule.matches(text, status, code):
+        if rule.matches(text, status, code, command):
             return rule
     return None
 
@@ -44,16 +44,19 @@ def complete(finding: Finding) -> Finding:
     diag = finding.diagnostic or ""
     status = finding.status
     code = finding.smtp_code
+    command = finding.smtp_command
     if diag:
+        if command is None:
+            command = find_command(diag)
         quoted = find_status(diag)
         if quoted and (status is None or (_GENERIC_STATUS.fullmatch(status)
                                           and quoted[0] == status[0])):
             status = quoted
         if code is None:
             code = find_smtp_code(diag)
-    if status == finding.status and code == finding.smtp_code:
+    if (status, code, command) == (finding.status, finding.smtp_code, finding.smtp_command):
         return finding
-    return dataclasses.replace(finding, status=status, smtp_code=code)
+    return dataclasses.replace(finding, status=status, smtp_code=code, smtp_command=command)
 
 
 def classify(finding: Finding) -> Verdict:
@@ -68,7 +71,7 @@ def classify(finding: Finding) -> Verdict:
             or status.startswith("2.")):
         return Verdict(finding, Classification.DELIVERED, "delivered", "action-delivered")
     text = (finding.diagnostic or "").lower()
-    rule = match_rule(text, status, finding.smtp_code or "")
+    rule = match_rule(text, status, finding.smtp_code or "", finding.smtp_command or "")
     if rule is not None:
         reason, rule_id = rule.reason, rule.id
     elif finding.action == "delayed":

@@ -392,3 +392,133 @@ def reclassify(db: sqlite_utils.Database, *, now: str | None = None) -> Reclassi
         summary.events_after = store.table_counts(db)["bounces"]
         summary.suppressions_after = sum(1 for _ in store.export_suppressions(db))
     return summary
+
+
+# -- importing suppression lists ----------------------------------------------------------
+
+#: Header names (lowercased, without spaces, ``_`` or ``-``) recognised per field.
+#: Our own export, plus the suppression exports of Amazon SES (``EmailAddress``,
+#: ``Reason``, ``LastUpdateTime``), Mailgun (``address``, ``code``, ``error``,
+#: ``created_at``), Postmark (``EmailAddress`` / ``Email``, ``SuppressionReason``,
+#: ``Origin``, ``CreatedAt``) and SendGrid (``email``, ``reason``, ``status``,
+#: ``created``).
+IMPORT_COLUMNS: dict[str, tuple[str, ...]] = {
+    "address": ("address", "emailaddress", "email", "recipient", "emailaddr"),
+    "type": ("type", "classification", "suppressionreason", "reason"),
+    "reason": ("reason", "error", "status", "code", "suppressionreason"),
+    "note": ("note", "origin", "comment"),
+}
+
+
+@dataclass
+class ImportSummary:
+    """What ``import`` did."""
+
+    rows: int = 0
+    imported: int = 0
+    already: int = 0
+    skipped: int = 0
+
+    def __str__(self) -> str:
+        return (
+            f"{self.rows} rows: {self.imported} suppressed, {self.already} already "
+            f"suppressed, {self.skipped} skipped (no valid address)"
+        )
+
+
+def _header_key(name: str) -> str:
+    return "".join(ch for ch in name.lower() if ch.isalnum())
+
+
+def _import_type(text: str) -> str:
+    low = text.lower()
+    if "complaint" in low or "spam" in low or "abuse" in low:
+        return "complaint"
+    if "soft" in low or "transient" in low or low.startswith("4"):
+        return "soft"
+    return "hard"
+
+
+def import_suppressions(
+    db: sqlite_utils.Database, path: str | os.PathLike[str], *, actor: str | None = None
+) -> ImportSummary:
+    """Import a CSV suppression list, streaming, in one transaction.
+
+    The file needs an address column (``address``, ``email``, ``EmailAddress``...);
+    ``type``/``reason`` columns are optional (see :data:`IMPORT_COLUMNS`). Imported
+    rows become active suppressions with source ``import``. Raises
+    :class:`~mailbox_processor.errors.SourceError` (nothing written) for a file that
+    cannot be read, is not UTF-8 CSV or has no address column.
+    """
+    import csv
+
+    from mailbox_processor.errors import SourceError
+    from mailbox_processor.models import REASONS
+    from mailbox_processor.policy import suppress_address
+
+    name = os.fspath(path)
+    summary = ImportSummary()
+    try:
+        fh = open(name, encoding="utf-8-sig", newline="")  # noqa: SIM115 - closed below
+    except OSError as exc:
+        raise SourceError(f"{name}: cannot read ({exc.strerror or exc})") from None
+    try:
+        reader = csv.reader(fh)
+        try:
+            header = next(reader, None)
+            if header is None:
+                raise SourceError(f"{name}: empty file: expected a CSV header with an "
+                                  "address column")
+            keys = [_header_key(h) for h in header]
+            pos: dict[str, int] = {}
+            for field_name, aliases in IMPORT_COLUMNS.items():
+                for alias in aliases:
+                    if alias in keys:
+                        pos[field_name] = keys.index(alias)
+                        break
+            if "address" not in pos:
+                shown = ", ".join(h for h in header[:8] if h) or "(none)"
+                raise SourceError(
+                    f"{name}: no address column (found: {shown}); name one column "
+                    "'address' or 'email'"
+                )
+            with db.atomic():
+                now = store.now_utc()
+                for row in reader:
+                    if not any(cell.strip() for cell in row):
+                        continue
+                    summary.rows += 1
+
+                    def cell(key: str, row: list[str] = row) -> str:
+                        i = pos.get(key)
+                        return row[i].strip() if i is not None and i < len(row) else ""
+
+                    address = store.normalise_address(cell("address"))
+                    if address is None:
+                        summary.skipped += 1
+                        continue
+                    reason_text = cell("reason")
+                    reason = reason_text.lower() if reason_text.lower() in REASONS else None
+                    note = cell("note")
+                    done = suppress_address(
+                        db, address, source="import", actor=actor, now=now,
+                        classification=_import_type(cell("type") or reason_text),
+                        reason=reason, diagnostic=reason_text or None,
+                        note=f"imported from {os.path.basename(name)}"
+                        + (f" ({note})" if note else ""),
+                    )
+                    if done:
+                        summary.imported += 1
+                    else:
+                        summary.already += 1
+        except UnicodeDecodeError:
+            raise SourceError(f"{name}: not a UTF-8 text file: expected CSV") from None
+        except csv.Error as exc:
+            raise SourceError(f"{name}: not a valid CSV file ({exc})") from None
+    finally:
+        fh.close()
+    if summary.rows and summary.skipped == summary.rows:
+        raise SourceError(f"{name}: no valid email address in {summary.rows} rows: check the "
+                          "address column")
+    store.ensure_db_shape(db)
+    return summary

@@ -391,3 +391,61 @@ def unsuppress_address(
     _history(db, norm, now, "unsuppressed", store.REMOVED, "manual",
              existing.get("classification"), existing.get("reason"), actor or who(), note)
     return True
+
+
+# -- explaining ----------------------------------------------------------------------------
+
+ADVICE = {
+    "hard": "verify or remove the address before mailing again",
+    "complaint": "the recipient complained: do not mail again without fresh consent",
+    "soft": "resend manually if the cause is resolved (or wait for the expiry)",
+    "sender_side": "fix the sending side (SPF/DKIM/PTR, reputation, delisting): the "
+                   "address itself is not at fault",
+    "ok": "nothing to do: the address may be mailed",
+}
+
+
+def describe_address(db: sqlite_utils.Database, address: str) -> dict[str, Any]:
+    """Return the state, the why, the recommended action and the history of an address.
+
+    Shape: ``{"address", "state", "type", "reason", "diagnostic", "source", "note",
+    "expires_at", "hard_count", "soft_count", "complaint_count", "first_seen",
+    "last_seen", "action", "events": [...], "history": [...]}``.
+    """
+    norm = store.normalise_address(address)
+    if norm is None:
+        raise StoreError(f"{address!r} is not an email address: expected local@domain")
+    now = store.now_utc()
+    sup = store.get_suppression(db, norm) or {}
+    events = list(store.list_bounces(db, address=norm))
+    state = sup.get("state") or "not suppressed"
+    if state == ACTIVE and sup.get("expires_at") and sup["expires_at"] <= now:
+        state = store.EXPIRED
+    if state == ACTIVE:
+        advice = ADVICE.get(sup.get("classification") or "hard", ADVICE["hard"])
+        if sup.get("classification") == "soft" and sup.get("expires_at"):
+            advice += f"; expires {sup['expires_at']}"
+    elif events and all(e["policy_action"] == Action.SENDER_SIDE.value for e in events
+                         if e["type"] in ("hard", "soft")):
+        advice = ADVICE["sender_side"]
+    else:
+        advice = ADVICE["ok"]
+    return {
+        "address": norm,
+        "state": state,
+        "type": sup.get("classification"),
+        "reason": sup.get("reason"),
+        "diagnostic": sup.get("diagnostic"),
+        "source": sup.get("source"),
+        "note": sup.get("note"),
+        "expires_at": sup.get("expires_at"),
+        "hard_count": sup.get("hard_count", sum(e["type"] == "hard" for e in events)),
+        "soft_count": sup.get("soft_count", sum(e["type"] == "soft" for e in events)),
+        "complaint_count": sup.get("complaint_count",
+                                   sum(e["type"] == "complaint" for e in events)),
+        "first_seen": sup.get("first_seen") or (events[-1]["occurred_at"] if events else None),
+        "last_seen": sup.get("last_seen") or (events[0]["occurred_at"] if events else None),
+        "action": advice,
+        "events": events,
+        "history": store.address_history(db, norm),
+    }

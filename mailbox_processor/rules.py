@@ -37,6 +37,8 @@ class Rule:
     :ivar text: regex searched in the lowercased diagnostic.
     :ivar status: regex matched against the whole RFC 3463 status (``5.1.1``).
     :ivar code: regex matched against the whole SMTP reply code (``550``).
+    :ivar command: regex matched against the SMTP command that failed (``RCPT``,
+        ``DATA``, ...; the empty string when the bounce does not say).
     :ivar note: where the pattern comes from (MTA, provider, RFC).
     """
 
@@ -45,10 +47,12 @@ class Rule:
     text: str | None = None
     status: str | None = None
     code: str | None = None
+    command: str | None = None
     note: str = ""
     text_re: re.Pattern[str] | None = field(default=None, compare=False, repr=False)
     status_re: re.Pattern[str] | None = field(default=None, compare=False, repr=False)
     code_re: re.Pattern[str] | None = field(default=None, compare=False, repr=False)
+    command_re: re.Pattern[str] | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         # Compile once, at import time (frozen dataclass: set through object).
@@ -58,9 +62,13 @@ class Rule:
             object.__setattr__(self, "status_re", re.compile(self.status))
         if self.code is not None:
             object.__setattr__(self, "code_re", re.compile(self.code))
+        if self.command is not None:
+            object.__setattr__(self, "command_re", re.compile(self.command))
 
-    def matches(self, text: str, status: str, code: str) -> bool:
+    def matches(self, text: str, status: str, code: str, command: str = "") -> bool:
         """True when every condition of the rule holds (text is lowercased)."""
+        if self.command_re is not None and not self.command_re.fullmatch(command):
+            return False
         if self.status_re is not None and not self.status_re.fullmatch(status):
             return False
         if self.code_re is not None and not self.code_re.fullmatch(code):
@@ -72,6 +80,38 @@ def _any(*phrases: str) -> str:
     """Join alternatives into one non-capturing group."""
     return "(?:" + "|".join(phrases) + ")"
 
+
+#: "This address does not exist" in the words of many servers.
+USER_UNKNOWN = _any(
+        r"user(?:name)? (?:is )?unknown", r"unknown (?:user|recipient|local[- ]part|mailbox|"
+        r"address|e-?mail address|account)", r"no such (?:user|mailbox|recipient|account|"
+        r"address|person|local user)", r"(?:user|mailbox|recipient|address|account|addressee)"
+        r" (?:\S+ )?(?:does not|doesn't|did not) exist", r"(?<!domain )does not exist\b",
+        r"(?:user|mailbox|recipient|address|account) (?:\S+ )?(?:was )?not found",
+        r"invalid (?:recipient|mailbox|user|address|account|e-?mail)",
+        r"(?:recipient|address|mailbox|user)(?: address)? (?:is )?invalid",
+        r"not a valid (?:mailbox|recipient|user|address)",
+        r"mailbox (?:is )?(?:unavailable|not available|not present|inactive)",
+        r"requested action not taken: mailbox unavailable", r"mailbox unavailable",
+        r"recipient (?:address )?rejected: (?:user unknown|unknown user|invalid user|"
+        r"access denied|undeliverable address|user .* does not exist)",
+        r"user unknown in (?:\S+ )?(?:relay|virtual|local)? ?(?:mailbox|alias|recipient)",
+        r"not (?:a )?(?:known|valid) (?:user|recipient)", r"bad (?:destination|recipient|address)",
+        r"address (?:rejected|unknown|not present in directory|does not exist|not found)",
+        r"no mailbox (?:here|found|by that name)", r"no account by that name",
+        r"recipient not (?:found|exist|ok)", r"recipient unknown", r"(?:badrcptto|validrcptto)",
+        r"sorry, no mailbox here", r"user(?: \S+)? not (?:found|exist|known|active)",
+        r"there is no one at this address", r"this address no longer accepts mail",
+        r"email account that you tried to reach does not exist", r"account .{0,60}does not exist",
+        r"resolver\.adr\.recipient ?notfound", r"recipientnotfound", r"unknown or illegal alias",
+        r"nessun utente", r"utilisateur inconnu", r"destinataire inconnu", r"no existe",
+        r"unbekannt", r"existiert nicht", r"unrouteable address .{0,20}user",
+        r"non[- ]?existent (?:user|address|mailbox)", r"no valid recipients",
+        r"not our customer", r"address lookup failed", r"mailbox not found",
+        r"this user doesn't have a .* account", r"archived recipient",
+        r"is not an active address", r"user doesn't exist", r"no such address",
+        r"recipient address rejected: .*not listed", r"unknown address",
+    )
 
 RULES: tuple[Rule, ...] = (
     # -- 1. strong causes, in priority order ------------------------------------------
@@ -144,38 +184,16 @@ RULES: tuple[Rule, ...] = (
     ), note="Gmail 5.7.26/5.7.27, Microsoft 5.7.23/5.7.509, Yahoo DMARC, SPF/DKIM/DMARC"),
     Rule("authfailure-status", "authfailure", status=r"5\.7\.(?:2[0-36]|509|515)",
          note="RFC 7372 X.7.20-23 DKIM/SPF failures, X.7.26 multiple auth failures"),
-    Rule("userunknown-status", "userunknown", status=r"[45]\.1\.[0135]",
+    Rule("notaccept-nullmx", "notaccept", text=r"null ?mx|does not accept mail",
+         note="RFC 7505 null MX stated in words (X.1.10 is also Microsoft's 'not found')"),
+    Rule("userunknown-status", "userunknown", status=r"[45]\.1\.(?:[0135]|1\d|\d{3})",
          note="RFC 3463 X.1.1 bad destination mailbox (X.1.0/X.1.3 alike)"),
-    Rule("userunknown-text", "userunknown", text=_any(
-        r"user(?:name)? (?:is )?unknown", r"unknown (?:user|recipient|local[- ]part|mailbox|"
-        r"address|e-?mail address|account)", r"no such (?:user|mailbox|recipient|account|"
-        r"address|person|local user)", r"(?:user|mailbox|recipient|address|account|addressee)"
-        r" (?:\S+ )?(?:does not|doesn't|did not) exist", r"(?<!domain )does not exist\b",
-        r"(?:user|mailbox|recipient|address|account) (?:\S+ )?(?:was )?not found",
-        r"invalid (?:recipient|mailbox|user|address|account|e-?mail)",
-        r"(?:recipient|address|mailbox|user)(?: address)? (?:is )?invalid",
-        r"not a valid (?:mailbox|recipient|user|address)",
-        r"mailbox (?:is )?(?:unavailable|not available|not present|inactive)",
-        r"requested action not taken: mailbox unavailable", r"mailbox unavailable",
-        r"recipient (?:address )?rejected: (?:user unknown|unknown user|invalid user|"
-        r"access denied|undeliverable address|user .* does not exist)",
-        r"user unknown in (?:\S+ )?(?:relay|virtual|local)? ?(?:mailbox|alias|recipient)",
-        r"not (?:a )?(?:known|valid) (?:user|recipient)", r"bad (?:destination|recipient|address)",
-        r"address (?:rejected|unknown|not present in directory|does not exist|not found)",
-        r"no mailbox (?:here|found|by that name)", r"no account by that name",
-        r"recipient not (?:found|exist|ok)", r"recipient unknown", r"(?:badrcptto|validrcptto)",
-        r"sorry, no mailbox here", r"user(?: \S+)? not (?:found|exist|known|active)",
-        r"there is no one at this address", r"this address no longer accepts mail",
-        r"email account that you tried to reach does not exist", r"account .{0,60}does not exist",
-        r"resolver\.adr\.recipient ?notfound", r"recipientnotfound", r"unknown or illegal alias",
-        r"nessun utente", r"utilisateur inconnu", r"destinataire inconnu", r"no existe",
-        r"unbekannt", r"existiert nicht", r"unrouteable address .{0,20}user",
-        r"non[- ]?existent (?:user|address|mailbox)", r"no valid recipients",
-        r"not our customer", r"address lookup failed", r"mailbox not found",
-        r"this user doesn't have a .* account", r"archived recipient",
-        r"is not an active address", r"user doesn't exist", r"no such address",
-        r"recipient address rejected: .*not listed", r"unknown address",
-    ), note="Postfix/Sendmail/Exim/qmail/Exchange/Gmail/Yahoo/Domino unknown-user wording"),
+    Rule("userunknown-text", "userunknown", text=USER_UNKNOWN, command="RCPT",
+         note="Postfix/Sendmail/Exim/qmail/Exchange/Gmail/Yahoo/Domino unknown-user wording"),
+    # "User unknown" answered to DATA: the recipient was accepted at RCPT time, so it
+    # exists and a filter refused the message (a soft, per-recipient refusal).
+    Rule("filtered-after-data", "filtered", text=USER_UNKNOWN, command="(?!RCPT$|MAIL$).*",
+         note="Postfix '(in reply to end of DATA command)', Sendmail '>>> DATA' transcripts"),
     Rule("filtered-text", "filtered", text=_any(
         r"user reject", r"recipient(?:'s)? (?:only accepting|refuses?|preferences)",
         r"refused due to recipient preferences", r"has restricted sms e-mail",

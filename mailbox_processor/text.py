@@ -73,3 +73,45 @@ def find_smtp_code(text: str) -> str | None:
 def unfold(text: str) -> str:
     """Join a multi-line diagnostic into one line, whitespace collapsed."""
     return re.sub(r"\s+", " ", text).strip()
+
+
+_COMMAND = re.compile(
+    r"in reply to (?:the )?(rcpt to|end of data|data|mail from|helo|ehlo|connect)|"
+    r"after (?:the )?(rcpt to|end of data|data|mail from|helo|ehlo|initial connection)|"
+    r">>> ?(rcpt to|data|mail from|helo|ehlo)\b|"
+    r"most progress was (rcpt to|data|mail from)|"
+    r"smtp error from remote (?:mail server|mailer) after (?:pipelined )?"
+    r"(rcpt to|end of data|data|mail from|helo|ehlo)|"
+    r"\b(rcpt to|mail from):<[^>]*>\s*(?:\n\s*)?<<< ?[45]|"
+    r"\((rcpt|data|mail|helo|ehlo)\)\s*$|"
+    r"did not like our (rcpt to|data|mail from)|does not like (recipient)|\[(rcpt)_to\]|"
+    r"(recipient) address rejected:|resolver\.adr\.(recipient)|"
+    r"the (recipient) name is not recognized|returned unknown (recipient)",
+    re.I | re.M,
+)
+
+
+def find_command(text: str) -> str | None:
+    """The SMTP command a reply answered (``RCPT``, ``DATA``, ``MAIL``, ``HELO``, ``CONN``).
+
+    Read from Postfix's "(in reply to RCPT TO command)", Exim's "SMTP error from remote
+    mail server after RCPT TO:", qmail's "most progress was RCPT TO response" and
+    Sendmail transcripts (">>> DATA").
+    """
+    commands = []
+    for m in _COMMAND.finditer(text):
+        word = next(g for g in m.groups() if g).lower()
+        if word.startswith("rcpt") or word == "recipient":
+            commands.append("RCPT")
+        elif "data" in word:
+            commands.append("DATA")
+        elif word.startswith("mail"):
+            commands.append("MAIL")
+        elif word in ("helo", "ehlo"):
+            commands.append(word.upper())
+        else:
+            commands.append("CONN")
+    if not commands:
+        return None
+    # The last command of a transcript is the one that failed.
+    return commands[-1]

@@ -18,7 +18,7 @@ from typing import ClassVar
 from mailbox_processor.mime import Mail, content_type, part_text
 from mailbox_processor.models import Finding
 from mailbox_processor.parsers.context import diagnostic_near, split_diagnostic
-from mailbox_processor.text import normalise_address
+from mailbox_processor.text import find_command, normalise_address
 
 _DS_TYPES = ("message/delivery-status", "message/global-delivery-status")
 _FIELD = re.compile(r"^([A-Za-z][A-Za-z0-9-]{1,40})[ \t]*:[ \t]*(.*)$")
@@ -169,15 +169,17 @@ class DSN:
         if status and not re.fullmatch(r"[245]\.\d{1,3}\.\d{1,3}", status):
             status = None
         # A short or missing Diagnostic-Code: the notice text often has the full reply.
-        near = diagnostic_near(notice, rcpt) if len(diag or "") < 20 else None
-        if near and (not diag or (diag and diag.lower() in near.lower())):
+        near = diagnostic_near(notice, rcpt)
+        if near and len(diag or "") < 20 and (not diag or diag.lower() in near.lower()):
             diag = near
+        command = find_command(diag or "") or find_command(near or "") or find_command(notice)
         return Finding(
             recipient=rcpt,
             action=_norm_action(fields.get("action")),
             status=status,
             diagnostic=diag or None,
             diagnostic_type=dtype,
+            smtp_command=command,
             remote_mta=_mta(fields.get("remote-mta")),
             reporting_mta=reporting,
             date=fields.get("last-attempt-date") or fields.get("arrival-date"),

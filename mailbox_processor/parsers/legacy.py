@@ -18,7 +18,7 @@ from typing import ClassVar
 from mailbox_processor.mime import Mail, header_text
 from mailbox_processor.models import Finding
 from mailbox_processor.parsers.context import cut_returned, diagnostic_near
-from mailbox_processor.text import ADDRESS, find_smtp_code, find_status, is_daemon_address, \
+from mailbox_processor.text import ADDRESS, find_command, find_smtp_code, find_status, is_daemon_address, \
     normalise_address
 
 log = logging.getLogger(__name__)
@@ -153,6 +153,7 @@ class Legacy:
                     action="failed",
                     status=find_status(diag or ""),
                     smtp_code=find_smtp_code(diag or ""),
+                    smtp_command=find_command(diag or "") or find_command(text),
                     diagnostic=diag,
                 )
             )
