@@ -145,8 +145,13 @@ class Legacy:
         findings = []
         for addr in found:
             diag = diagnostic_near(text, addr) or diagnostic_near(notice, addr)
-            if not diag or len(diag) < 8:
-                diag = _first_error_paragraph(text) or diag
+            if not diag or not _STRONG.search(diag):
+                # The address stands apart from the reason (Gmail, Domino, Exchange):
+                # add the error paragraphs that name no other failed address.
+                others = [a for a in found if a != addr]
+                extra = _error_paragraphs(text, exclude=others)
+                if extra and (not diag or extra.lower() not in diag.lower()):
+                    diag = f"{diag} {extra}".strip() if diag else extra
             findings.append(
                 Finding(
                     recipient=addr,
@@ -199,6 +204,25 @@ class Legacy:
 
 _ERRORISH = re.compile(r"\b[45]\d\d\b|\b[45]\.\d{1,3}\.\d{1,3}\b|error|unknown|fail|reject|"
                        r"denied|full|quota|invalid|not exist|no such", re.I)
+
+
+_STRONG = re.compile(r"\b[45]\d\d\b|\b[45]\.\d{1,3}\.\d{1,3}\b")
+
+
+def _error_paragraphs(text: str, exclude: list[str], limit: int = 1500) -> str | None:
+    """Paragraphs that read like an error report, skipping those about other recipients."""
+    out: list[str] = []
+    size = 0
+    for para in re.split(r"\n\s*\n", text):
+        low = para.lower()
+        if not _ERRORISH.search(para) or any(a in low for a in exclude):
+            continue
+        chunk = re.sub(r"\s+", " ", para).strip()
+        out.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            break
+    return " ".join(out)[:limit] or None
 
 
 def _first_error_paragraph(text: str) -> str | None:

@@ -10,6 +10,7 @@ diagnosticCode, action), ``bounce.bounceType`` Permanent/Transient and
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, ClassVar
 
 from mailbox_processor.mime import Mail
@@ -18,7 +19,38 @@ from mailbox_processor.parsers.context import split_diagnostic
 from mailbox_processor.text import normalise_address
 
 
+_RECIPIENT = re.compile(
+    r'"emailAddress"\s*:\s*"([^"]+)"(?:\s*,\s*"action"\s*:\s*"([^"]*)")?'
+    r'(?:\s*,\s*"status"\s*:\s*"([^"]*)")?(?:\s*,\s*"diagnosticCode"\s*:\s*"([^"]*)")?')
+
+
+def _salvage(text: str) -> dict[str, Any] | None:
+    """Rebuild the parts we need from a truncated notification (cut by a size limit)."""
+    text = text.replace('\\"', '"')
+    m = re.search(r'"notificationType"\s*:\s*"(\w+)"', text)
+    if not m:
+        return None
+    kind = m.group(1)
+    rcpts = [
+        {"emailAddress": r[0], "action": r[1] or None, "status": r[2] or None,
+         "diagnosticCode": r[3] or None}
+        for r in _RECIPIENT.findall(text)
+    ]
+    if kind == "Bounce":
+        t = re.search(r'"bounceType"\s*:\s*"(\w+)"', text)
+        return {"notificationType": kind, "bounce": {
+            "bounceType": t.group(1) if t else None, "bouncedRecipients": rcpts}}
+    if kind == "Complaint":
+        return {"notificationType": kind, "complaint": {"complainedRecipients": rcpts}}
+    return None
+
+
 def _load(text: str) -> dict[str, Any] | None:
+    obj = _parse(text)
+    return obj if obj is not None else _salvage(text)
+
+
+def _parse(text: str) -> dict[str, Any] | None:
     start = text.find("{")
     if start < 0:
         return None
