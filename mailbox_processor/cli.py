@@ -423,3 +423,461 @@ def watch(ctx: click.Context, config_path: str | None, mailboxes: tuple[str, ...
         render([{"name": configs[0].name, **result.as_dict()}], "json")
     elif not quiet:
         click.echo(str(result), err=True)
+
+
+# -- the suppression database (issue 3) ------------------------------------------------
+# Every command opens the database with ``open_db`` and calls one library function;
+# queries live in store.py, decisions in policy.py, ingestion in pipeline.py.
+
+#: The ``--type`` values (``suppressions.classification`` / ``bounces.classification``).
+TYPES = ("hard", "soft", "complaint", "delayed", "autoreply", "delivered")
+
+LIST_COLUMNS = ("address", "state", "type", "reason", "diagnostic", "last_seen", "expires_at",
+                "source")
+EVENT_COLUMNS = ("occurred_at", "recipient", "type", "reason", "policy_action", "status",
+                 "smtp_code", "diagnostic")
+WIDTHS = {"diagnostic": 70, "note": 30, "original_subject": 30}
+
+
+def db_option(fn: F) -> F:
+    """Add ``--db PATH`` (default ``$MAILBOX_PROCESSOR_DB``, then ``./bounces.db``)."""
+    return click.option(
+        "--db",
+        "db_path",
+        type=click.Path(dir_okay=False),
+        default=None,
+        help="SQLite database [default: $MAILBOX_PROCESSOR_DB or ./bounces.db].",
+    )(fn)
+
+
+def _open(db_path: str | None) -> Any:
+    from mailbox_processor.store import open_db
+
+    return open_db(db_path)
+
+
+def _date(value: str | None, option: str) -> str | None:
+    """Accept ``YYYY-MM-DD[ HH:MM:SS]`` or ``Nd`` (N days ago); return stored UTC text."""
+    from mailbox_processor import store
+
+    if value is None:
+        return None
+    text = value.strip()
+    if text[:-1].isdigit() and text[-1:] in ("d", "h"):
+        days = int(text[:-1]) / (24 if text.endswith("h") else 1)
+        return store.shift(store.now_utc(), -days)
+    parsed = store.to_utc(text.replace(" ", "T", 1) if len(text) > 10 else text)
+    if parsed is None:
+        raise click.BadParameter(f"{value!r}: use YYYY-MM-DD, 'YYYY-MM-DD HH:MM:SS' or 7d",
+                                 param_hint=option)
+    return parsed
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
+@db_option
+@click.option("--batch-size", type=click.IntRange(min=1), default=200, show_default=True,
+              help="Messages per database transaction.")
+@click.option("--no-keep-raw", is_flag=True, help="Do not keep raw messages for reclassify.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar, no per-file warnings.")
+@handle_errors
+def scan(paths: tuple[str, ...], db_path: str | None, batch_size: int, no_keep_raw: bool,
+         as_json: bool, quiet: bool) -> None:
+    """Ingest .eml files, directories, mbox files and Maildirs into the database.
+
+    Each message is parsed, its verdicts stored as events in ``bounces`` and the
+    suppression policy applied. The same message scanned again changes nothing
+    (sha256 of its bytes). Unreadable or unparseable messages are recorded as
+    quarantined, with a warning line each; the exit status is 1 when nothing at all
+    could be read. Ends with a one-line summary.
+
+    \b
+    Example:
+        mailbox-processor scan fixtures/maildir --db bounces.db
+        mailbox-processor scan ~/Mail/bounces.mbox old/*.eml
+    """
+    from mailbox_processor.pipeline import scan_paths
+    from mailbox_processor.sources.files import count_messages
+
+    db = _open(db_path)
+    show_bar = not quiet and not as_json and sys.stderr.isatty()
+    if show_bar:
+        with click.progressbar(length=count_messages(paths), label="scanning",
+                               file=sys.stderr) as bar:
+            summary, quarantined = scan_paths(db, paths, batch_size=batch_size,
+                                              keep_raw=not no_keep_raw,
+                                              progress=lambda o: bar.update(len(o)))
+    else:
+        summary, quarantined = scan_paths(db, paths, batch_size=batch_size,
+                                          keep_raw=not no_keep_raw)
+    if not quiet:
+        for source, error in quarantined:
+            click.echo(f"warning: quarantined {source}: {error}", err=True)
+    if as_json:
+        render([summary.as_dict()], "json")
+    else:
+        click.echo(str(summary))
+    if summary.messages and summary.quarantined == summary.messages:
+        raise click.ClickException(
+            f"nothing could be read: all {summary.messages} messages were quarantined"
+        )
+
+
+@cli.command("list")
+@db_option
+@click.option("--events", is_flag=True, help="List bounce events instead of suppressions.")
+@click.option("--type", "type_", type=click.Choice(TYPES), help="Only this classification.")
+@click.option("--reason", help="Only this reason word (userunknown, mailboxfull, ...).")
+@click.option("--domain", help="Only this recipient domain (and its subdomains).")
+@click.option("--since", help="From this date: YYYY-MM-DD or 7d.")
+@click.option("--until", help="Before this date: YYYY-MM-DD or 7d.")
+@click.option("--active/--all", "active", default=True, show_default=True,
+              help="Suppressions: only active ones, or every state.")
+@click.option("--limit", type=click.IntRange(min=1), help="At most this many rows.")
+@output_options()
+@handle_errors
+def list_(db_path: str | None, events: bool, type_: str | None, reason: str | None,
+          domain: str | None, since: str | None, until: str | None, active: bool,
+          limit: int | None, fmt: str | None) -> None:
+    """List suppressions (default) or bounce events, newest first.
+
+    Every row carries hard/soft, the reason word and the server's diagnostic, so the
+    "why" is in the list itself. Dates filter on last_seen (suppressions) or
+    occurred_at (events).
+
+    \b
+    Example:
+        mailbox-processor list
+        mailbox-processor list --type hard --domain example.com --since 7d
+        mailbox-processor list --events --reason mailboxfull --csv > full.csv
+    """
+    from mailbox_processor import store
+
+    db = _open(db_path)
+    fmt = resolve_format(fmt)
+    filters: dict[str, Any] = {"type_": type_, "reason": reason, "domain": domain,
+               "since": _date(since, "--since"), "until": _date(until, "--until"),
+               "limit": limit}
+    if events:
+        render(store.list_bounces(db, **filters), fmt, EVENT_COLUMNS if fmt == "table" else None,
+               widths=WIDTHS)
+    else:
+        rows = store.list_suppressions(db, active_only=active, **filters)
+        render(rows, fmt, LIST_COLUMNS if fmt == "table" else None, widths=WIDTHS)
+
+
+@cli.command()
+@click.argument("address")
+@db_option
+@output_options(csv_ok=False)
+@handle_errors
+def show(address: str, db_path: str | None, fmt: str | None) -> None:
+    """Show one address: state, why, the recommended action and every event.
+
+    \b
+    Example:
+        mailbox-processor show bob@example.com
+        mailbox-processor show bob@example.com --json | jq .events
+    """
+    from mailbox_processor.policy import describe_address
+
+    db = _open(db_path)
+    info = describe_address(db, address)
+    if resolve_format(fmt) == "json":
+        render([info], "json")
+        return
+    out = click.get_text_stream("stdout")
+    for key in ("address", "state", "type", "reason", "diagnostic", "source", "note",
+                "expires_at", "first_seen", "last_seen"):
+        if info[key] is not None:
+            out.write(f"{key + ':':<12} {info[key]}\n")
+    out.write(f"{'counts:':<12} hard {info['hard_count']}, soft {info['soft_count']}, "
+              f"complaint {info['complaint_count']}\n")
+    out.write(f"{'action:':<12} {info['action']}\n")
+    if info["events"]:
+        out.write("\nevents:\n")
+        render(info["events"], "table", EVENT_COLUMNS + ("remote_mta",))
+    if info["history"]:
+        out.write("\nhistory:\n")
+        render(info["history"], "table", ("at", "event", "state", "source", "actor", "note"),
+               widths={"note": 60})
+
+
+@cli.command()
+@click.argument("addresses", nargs=-1, required=True)
+@db_option
+@click.option("--json", "fmt", flag_value="json", help="JSON, one object per line.")
+@click.option("--csv", "fmt", flag_value="csv", help="CSV with a header row.")
+@click.pass_context
+def check(ctx: click.Context, addresses: tuple[str, ...], db_path: str | None,
+          fmt: str | None) -> None:
+    """Print the suppressed ones among ADDRESSES (``-``: one per line on stdin).
+
+    Exit status: 0 when none is suppressed, 1 when any is, 2 on error, so a sending
+    script can branch on it. Lookups are batched: 100,000 addresses take about a
+    second.
+
+    \b
+    Example:
+        mailbox-processor check bob@example.com || echo "do not send"
+        cut -d, -f1 recipients.csv | mailbox-processor check - > suppressed.txt
+    """
+    from mailbox_processor import store
+
+    def stream() -> Any:
+        for a in addresses:
+            if a == "-":
+                for line in click.get_text_stream("stdin"):
+                    yield line.strip()
+            else:
+                yield a
+
+    try:
+        db = _open(db_path)
+        hits = list(store.check_addresses(db, stream()))
+    except MailboxProcessorError as exc:
+        if ctx.find_root().params.get("debug"):
+            raise
+        click.echo(f"Error: {exc}", err=True)
+        ctx.exit(2)
+    if fmt:
+        render(hits, fmt)
+    else:
+        click.get_text_stream("stdout").write("".join(h["address"] + "\n" for h in hits))
+    ctx.exit(1 if hits else 0)
+
+
+@cli.command()
+@db_option
+@click.option("--since", default="30d", show_default=True,
+              help="Window start: YYYY-MM-DD or Nd (days ago); 'all' for everything.")
+@output_options()
+@handle_errors
+def stats(db_path: str | None, since: str, fmt: str | None) -> None:
+    """Count events by classification, reason, domain and day; sender-side apart.
+
+    Sender-side problems (authfailure, badreputation, requireptr, blocks of our IP or
+    domain) are listed per receiving domain under ``sender_side``: fix them on our
+    side (SPF/DKIM/PTR, delisting); they never count against recipients.
+
+    \b
+    Example:
+        mailbox-processor stats --since 7d
+        mailbox-processor stats --since all --json | jq 'select(.group=="domain")'
+    """
+    from mailbox_processor import store
+
+    db = _open(db_path)
+    fmt = resolve_format(fmt)
+    rows = store.stats(db, since=None if since == "all" else _date(since, "--since"))
+    if fmt != "table":
+        render(rows, fmt, ("group", "key", "events", "recipients"))
+        return
+    out = click.get_text_stream("stdout")
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault(row["group"], []).append(row)
+    titles = {"sender_side": "sender_side (problems of the sending side, per receiving domain)"}
+    for name, group_rows in groups.items():
+        out.write(f"{titles.get(name, name)}:\n")
+        render(group_rows, "table", ("key", "events", "recipients"), widths={"key": 60})
+        out.write("\n")
+
+
+@cli.command()
+@db_option
+@output_options()
+@handle_errors
+def export(db_path: str | None, fmt: str | None) -> None:
+    """Write every active suppression as CSV (default) or JSON lines, streaming.
+
+    \b
+    Example:
+        mailbox-processor export > suppressions.csv
+        mailbox-processor export --json | jq -r .address
+    """
+    from mailbox_processor import store
+
+    db = _open(db_path)
+    render(store.export_suppressions(db), fmt or "csv")
+
+
+@cli.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@db_option
+@handle_errors
+def import_(file: str, db_path: str | None) -> None:
+    """Import a CSV suppression list (ours, Amazon SES, Mailgun, Postmark, SendGrid).
+
+    Needs an address column (``address``, ``email`` or ``EmailAddress``); optional
+    ``type``/``reason`` columns give hard, soft or complaint. All or nothing: a bad
+    file writes no row.
+
+    \b
+    Example:
+        mailbox-processor import sendgrid-bounces.csv
+        mailbox-processor export --db old.db > s.csv && mailbox-processor import s.csv
+    """
+    from mailbox_processor.pipeline import import_suppressions
+
+    db = _open(db_path)
+    click.echo(str(import_suppressions(db, file)))
+
+
+@cli.command()
+@click.argument("address")
+@db_option
+@click.option("--note", help="Why (kept in the history).")
+@click.option("--by", "actor", help="Who [default: the login name].")
+@handle_errors
+def suppress(address: str, db_path: str | None, note: str | None, actor: str | None) -> None:
+    """Suppress ADDRESS by hand (recorded with who and why in the history).
+
+    \b
+    Example:
+        mailbox-processor suppress bob@example.com --note "asked by phone"
+    """
+    from mailbox_processor.policy import suppress_address
+
+    db = _open(db_path)
+    with db.atomic():
+        done = suppress_address(db, address, note=note, actor=actor)
+    click.echo(f"suppressed {address}" if done else f"{address} was already suppressed")
+
+
+@cli.command()
+@click.argument("address")
+@db_option
+@click.option("--note", help="Why (kept in the history).")
+@click.option("--by", "actor", help="Who [default: the login name].")
+@handle_errors
+def unsuppress(address: str, db_path: str | None, note: str | None, actor: str | None) -> None:
+    """Remove the suppression of ADDRESS by hand (a new hard bounce suppresses again).
+
+    \b
+    Example:
+        mailbox-processor unsuppress bob@example.com --note "mailbox fixed"
+    """
+    from mailbox_processor.policy import unsuppress_address
+
+    db = _open(db_path)
+    with db.atomic():
+        done = unsuppress_address(db, address, note=note, actor=actor)
+    if not done:
+        raise click.ClickException(f"{address} is not suppressed: nothing to do")
+    click.echo(f"unsuppressed {address}")
+
+
+@cli.command()
+@click.option("--before", required=True, help="Drop events before this date (YYYY-MM-DD or Nd).")
+@db_option
+@handle_errors
+def purge(before: str, db_path: str | None) -> None:
+    """Drop old events (never those of active suppressions) and vacuum.
+
+    \b
+    Example:
+        mailbox-processor purge --before 2024-01-01
+        mailbox-processor purge --before 365d
+    """
+    from mailbox_processor import store
+
+    cutoff = _date(before, "--before")
+    assert cutoff is not None
+    db = _open(db_path)
+    with db.atomic():
+        counts = store.purge_before(db, cutoff)
+    store.vacuum(db)
+    click.echo(f"purged before {cutoff}: {counts['bounces']} events, {counts['messages']} "
+               f"messages, {counts['suppressions']} inactive suppressions")
+
+
+@cli.command()
+@db_option
+@handle_errors
+def reclassify(db_path: str | None) -> None:
+    """Re-run the parser and the policy over stored mail and history.
+
+    Raw messages are kept compressed (``raw_messages``, 90 days by default, see
+    ``policy``), so a rule improvement or a policy change reaches old mail without a
+    re-fetch. Manual and imported suppressions are kept.
+
+    \b
+    Example:
+        mailbox-processor policy set mailboxfull suppress && mailbox-processor reclassify
+    """
+    from mailbox_processor.pipeline import reclassify as run
+
+    db = _open(db_path)
+    click.echo(str(run(db)))
+
+
+@cli.group()
+def policy() -> None:
+    """Show or change the suppression policy (a table per reason word)."""
+
+
+@policy.command("show")
+@db_option
+@output_options()
+@handle_errors
+def policy_show(db_path: str | None, fmt: str | None) -> None:
+    """Show the action per reason word and the numeric settings.
+
+    \b
+    Example:
+        mailbox-processor policy show
+    """
+    from mailbox_processor import store
+
+    render(store.policy_rows(_open(db_path)), resolve_format(fmt),
+           ("name", "kind", "value", "note"))
+
+
+@policy.command("set")
+@click.argument("name")
+@click.argument("value")
+@db_option
+@handle_errors
+def policy_set(name: str, value: str, db_path: str | None) -> None:
+    """Set a reason's action (suppress, count, never, sender_side) or a setting.
+
+    Run ``reclassify`` afterwards to apply the change to history.
+
+    \b
+    Example:
+        mailbox-processor policy set mailboxfull suppress
+        mailbox-processor policy set soft_threshold 5
+    """
+    from mailbox_processor import policy as pol
+
+    db = _open(db_path)
+    with db.atomic():
+        if name in pol.DEFAULT_SETTINGS:
+            if not value.isdigit():
+                raise click.BadParameter(f"{value!r}: a whole number", param_hint="VALUE")
+            pol.set_setting(db, name, int(value))
+        else:
+            pol.set_action(db, name, value)
+    click.echo(f"{name} = {value}")
+
+
+@cli.group("db")
+def db_group() -> None:
+    """Inspect the database itself."""
+
+
+@db_group.command("schema")
+@db_option
+@handle_errors
+def db_schema(db_path: str | None) -> None:
+    """Print the schema (tables, indexes, views) as SQL.
+
+    \b
+    Example:
+        mailbox-processor db schema | less
+    """
+    from mailbox_processor import store
+
+    click.echo(store.schema_sql(_open(db_path)), nl=False)
