@@ -39,6 +39,8 @@ class Rule:
     :ivar code: regex matched against the whole SMTP reply code (``550``).
     :ivar command: regex matched against the SMTP command that failed (``RCPT``,
         ``DATA``, ...; the empty string when the bounce does not say).
+    :ivar unless: regex that must *not* be found in the diagnostic (a status code
+        that the server's words contradict).
     :ivar note: where the pattern comes from (MTA, provider, RFC).
     """
 
@@ -48,11 +50,13 @@ class Rule:
     status: str | None = None
     code: str | None = None
     command: str | None = None
+    unless: str | None = None
     note: str = ""
     text_re: re.Pattern[str] | None = field(default=None, compare=False, repr=False)
     status_re: re.Pattern[str] | None = field(default=None, compare=False, repr=False)
     code_re: re.Pattern[str] | None = field(default=None, compare=False, repr=False)
     command_re: re.Pattern[str] | None = field(default=None, compare=False, repr=False)
+    unless_re: re.Pattern[str] | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         # Compile once, at import time (frozen dataclass: set through object).
@@ -64,6 +68,8 @@ class Rule:
             object.__setattr__(self, "code_re", re.compile(self.code))
         if self.command is not None:
             object.__setattr__(self, "command_re", re.compile(self.command))
+        if self.unless is not None:
+            object.__setattr__(self, "unless_re", re.compile(self.unless))
 
     def matches(self, text: str, status: str, code: str, command: str = "") -> bool:
         """True when every condition of the rule holds (text is lowercased)."""
@@ -73,7 +79,9 @@ class Rule:
             return False
         if self.code_re is not None and not self.code_re.fullmatch(code):
             return False
-        return not (self.text_re is not None and not self.text_re.search(text))
+        if self.text_re is not None and not self.text_re.search(text):
+            return False
+        return not (self.unless_re is not None and self.unless_re.search(text))
 
 
 def _any(*phrases: str) -> str:
@@ -97,7 +105,7 @@ USER_UNKNOWN = _any(
         r"access denied|undeliverable address|user .* does not exist)",
         r"user unknown in (?:\S+ )?(?:relay|virtual|local)? ?(?:mailbox|alias|recipient)",
         r"not (?:a )?(?:known|valid) (?:user|recipient)", r"bad (?:destination|recipient|address)",
-        r"address (?:rejected|unknown|not present in directory|does not exist|not found)",
+        r"address (?:unknown|not present in directory|does not exist|not found)",
         r"no mailbox (?:here|found|by that name)", r"no account by that name",
         r"recipient not (?:found|exist|ok)", r"recipient unknown", r"(?:badrcptto|validrcptto)",
         r"sorry, no mailbox here", r"user(?: \S+)? not (?:found|exist|known|active)",
@@ -184,9 +192,22 @@ RULES: tuple[Rule, ...] = (
     ), note="Gmail 5.7.26/5.7.27, Microsoft 5.7.23/5.7.509, Yahoo DMARC, SPF/DKIM/DMARC"),
     Rule("authfailure-status", "authfailure", status=r"5\.7\.(?:2[0-36]|509|515)",
          note="RFC 7372 X.7.20-23 DKIM/SPF failures, X.7.26 multiple auth failures"),
+    Rule("mailererror-local", "mailererror", text=_any(
+        r"procmail:", r"maildrop:", r"command died with status", r"pipe to \|", r"x-unix;",
+        r"\(reason: \d+\)",
+    ), note="local delivery agents failing (procmail, maildrop, pipes): Postfix/Sendmail"),
+    Rule("rejected-mailfrom", "rejected", command="MAIL",
+         note="refused at MAIL FROM: the sender, not the recipient (Exim/Postfix transcripts)"),
+    Rule("networkerror-dns", "networkerror", text=_any(
+        r"name service error.{0,80}(?:try again|malformed|unexpected|timed out)",
+        r"host not found, try again", r"host name lookup failure",
+        r"malformed or unexpected name server reply", r"dns (?:lookup )?(?:timeout|temporary)",
+    ), note="temporary DNS failures: Postfix 'Name service error', Sendmail 'lookup failure'"),
     Rule("notaccept-nullmx", "notaccept", text=r"null ?mx|does not accept mail",
          note="RFC 7505 null MX stated in words (X.1.10 is also Microsoft's 'not found')"),
     Rule("userunknown-status", "userunknown", status=r"[45]\.1\.(?:[0135]|1\d|\d{3})",
+         unless=_any(r"blacklist", r"block ?list", r"listed (?:in|at|on)", r"spamhaus",
+                     r"too many", r"recipient preferences", r"rate limit", r"relay"),
          note="RFC 3463 X.1.1 bad destination mailbox (X.1.0/X.1.3 alike)"),
     Rule("userunknown-text", "userunknown", text=USER_UNKNOWN, command="RCPT",
          note="Postfix/Sendmail/Exim/qmail/Exchange/Gmail/Yahoo/Domino unknown-user wording"),
