@@ -1,0 +1,400 @@
+"""``poll`` against a real Dovecot: the corpus, post-actions, checkpoints and faults."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlite_utils
+from click.testing import CliRunner, Result
+
+from mailbox_processor import cli, poller, store
+from mailbox_processor.errors import SourceError
+from mailbox_processor.pipeline import scan_paths
+from mailbox_processor.sources.imap import ImapConnectionError
+
+from .conftest import GARBAGE, ROOT, Dovecot, corpus_files, sample_messages
+from .imap_hooks import factory
+
+pytestmark = pytest.mark.integration
+
+
+def invoke(*args: str) -> Result:
+    return CliRunner().invoke(cli.cli, list(args), catch_exceptions=False)
+
+
+def counts(db_path: Path) -> dict[str, int]:
+    db = sqlite_utils.Database(db_path)
+    try:
+        return {t: db.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+                for t in ("messages", "bounces", "suppressions")}
+    finally:
+        db.close()
+
+
+def checkpoint(db_path: Path, cfg_identity: str, folder: str = "INBOX") -> tuple[Any, int]:
+    db = store.open_db(db_path)
+    try:
+        return store.get_checkpoint(db, cfg_identity, folder)
+    finally:
+        db.close()
+
+
+def test_poll_corpus_matches_scan(dovecot: Dovecot, user: str, tmp_path: Path) -> None:
+    """The whole shared corpus + fixtures through IMAP gives the same rows as ``scan``."""
+    files = corpus_files()
+    dovecot.append(user, [f.read_bytes() for f in files])
+    db_path = tmp_path / "imap.db"
+    res = invoke("poll", *dovecot.cli_args(user), "--db", str(db_path), "--json",
+                 "--batch-size", "100", "--not-bounce-folder", "NotBounces")
+    assert res.exit_code in (poller.EXIT_OK, poller.EXIT_QUARANTINED), res.stderr
+    summary = json.loads(res.stdout)
+    assert summary["fetched"] == len(files)
+    assert summary["batches"] == (len(files) + 99) // 100
+
+    ref_path = tmp_path / "scan.db"
+    ref = store.open_db(ref_path)
+    ref_summary, _ = scan_paths(ref, files)
+    ref.close()
+    got, want = counts(db_path), counts(ref_path)
+    # IMAP hands messages back with CRLF line ends: files differing only in line ends
+    # collapse into one message there, so compare stored + duplicates to scanned.
+    assert got["messages"] + summary["duplicate"] == want["messages"] + ref_summary.duplicates
+    assert got == want or summary["duplicate"] > 0
+    assert summary["quarantined"] == ref_summary.quarantined
+    assert (res.exit_code == poller.EXIT_QUARANTINED) == (summary["quarantined"] > 0)
+
+    folders = dovecot.counts(user)
+    assert "INBOX" not in folders
+    assert folders.get("Quarantine", 0) == summary["quarantined"]
+    assert sum(folders.values()) == len(files)
+    assert folders.get("Processed", 0) + folders.get("NotBounces", 0) == (
+        len(files) - summary["quarantined"])
+
+    # A second run finds nothing and changes nothing.
+    res2 = invoke("poll", *dovecot.cli_args(user), "--db", str(db_path), "--json")
+    assert res2.exit_code == 0, res2.stderr
+    assert json.loads(res2.stdout)["fetched"] == 0
+    assert counts(db_path) == got
+    assert dovecot.counts(user) == folders
+
+
+@pytest.mark.parametrize("after", ["keep", "seen", "delete", "move:Done/Bounces"])
+def test_post_actions(dovecot: Dovecot, user: str, tmp_path: Path, after: str) -> None:
+    msgs = sample_messages(7, tag=user) + [GARBAGE]
+    dovecot.append(user, msgs)
+    db_path = tmp_path / "b.db"
+    res = invoke("poll", *dovecot.cli_args(user), "--db", str(db_path), "--after", after,
+                 "--batch-size", "3", "--json")
+    summary = json.loads(res.stdout)
+    assert summary["fetched"] == 8
+    assert summary["batches"] == 3
+    q = summary["quarantined"]
+    folders = dovecot.counts(user)
+    assert folders.get("Quarantine", 0) == q
+    if after == "keep":
+        assert folders["INBOX"] == 8 - q
+        assert all(b"\\Seen" not in f for f in dovecot.flags(user))
+    elif after == "seen":
+        assert folders["INBOX"] == 8 - q
+        assert all(b"\\Seen" in f for f in dovecot.flags(user))
+    elif after == "delete":
+        assert "INBOX" not in folders
+        assert sum(folders.values()) == q
+    else:
+        assert "INBOX" not in folders
+        assert folders["Done/Bounces"] == 8 - q
+    # Nothing new on a second run, whatever the action left in INBOX.
+    res2 = invoke("poll", *dovecot.cli_args(user), "--db", str(db_path), "--after", after,
+                  "--json")
+    assert json.loads(res2.stdout)["fetched"] == 0, res2.stderr
+    assert dovecot.counts(user) == folders
+
+
+def test_checkpoint_only_new_messages(dovecot: Dovecot, user: str, tmp_path: Path) -> None:
+    db_path = tmp_path / "b.db"
+    dovecot.append(user, sample_messages(5, tag=user + "a"))
+    r1 = invoke("poll", *dovecot.cli_args(user, "--after", "keep"), "--db", str(db_path),
+                "--json")
+    assert json.loads(r1.stdout)["new"] == 5
+    dovecot.append(user, sample_messages(3, tag=user + "b"))
+    r2 = invoke("poll", *dovecot.cli_args(user, "--after", "keep"), "--db", str(db_path),
+                "--json")
+    s2 = json.loads(r2.stdout)
+    assert (s2["fetched"], s2["new"], s2["duplicate"]) == (3, 3, 0)
+    assert counts(db_path)["messages"] == 8
+
+
+def test_uidvalidity_reset_rescans_without_double_counting(
+    dovecot: Dovecot, user: str, tmp_path: Path
+) -> None:
+    db_path = tmp_path / "b.db"
+    old = sample_messages(6, tag=user + "old")
+    dovecot.append(user, old, folder="Bounces")
+    args = dovecot.cli_args(user, "--folder", "Bounces", "--db", str(db_path), "--json")
+    s1 = json.loads(invoke("poll", *args).stdout)
+    assert s1["new"] == 6
+    before = counts(db_path)
+    # The folder is deleted and recreated: new UIDVALIDITY, UIDs start again at 1 (below
+    # the checkpoint). The old messages come back, plus two new ones.
+    with dovecot.client(user) as c:
+        c.delete_folder("Bounces")
+        c.create_folder("Bounces")
+    dovecot.append(user, old + sample_messages(2, tag=user + "new"), folder="Bounces")
+    res = invoke("poll", *args)
+    s2 = json.loads(res.stdout)
+    assert s2["rescanned"] is True
+    assert (s2["fetched"], s2["new"], s2["duplicate"]) == (8, 2, 6)
+    after = counts(db_path)
+    assert after["messages"] == before["messages"] + 2
+    assert dovecot.counts(user) == {"Processed": 14}
+
+
+def test_uidvalidity_changed_by_doveadm(dovecot: Dovecot, user: str, tmp_path: Path) -> None:
+    db_path = tmp_path / "b.db"
+    dovecot.append(user, sample_messages(4, tag=user))
+    args = dovecot.cli_args(user, "--after", "keep", "--db", str(db_path), "--json")
+    assert json.loads(invoke("poll", *args).stdout)["new"] == 4
+    dovecot.doveadm("mailbox", "update", "-u", user, "--uid-validity", "12345", "INBOX")
+    s = json.loads(invoke("poll", *args).stdout)
+    assert (s["rescanned"], s["uidvalidity"], s["new"], s["duplicate"]) == (True, 12345, 0, 4)
+    assert counts(db_path)["messages"] == 4
+
+
+# -- faults --------------------------------------------------------------------------
+
+
+def test_wrong_password(dovecot: Dovecot, user: str, tmp_path: Path,
+                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WRONG_PW", "not-the-password-s3cret")
+    args = dovecot.cli_args(user)
+    args[args.index("--password-env") + 1] = "WRONG_PW"
+    res = invoke("poll", *args, "--db", str(tmp_path / "b.db"))
+    assert res.exit_code == poller.EXIT_CONNECTION
+    assert "IMAP login failed for " + user in res.stderr
+    assert "AUTHENTICATIONFAILED" in res.stderr
+    assert "s3cret" not in res.stderr + res.stdout
+
+
+def test_missing_password_is_config_error(dovecot: Dovecot, user: str, tmp_path: Path) -> None:
+    args = dovecot.cli_args(user)
+    args[args.index("--password-env") + 1] = "MP_TEST_UNSET_VARIABLE"
+    res = invoke("poll", *args, "--db", str(tmp_path / "b.db"))
+    assert res.exit_code == poller.EXIT_CONFIG
+    assert "MP_TEST_UNSET_VARIABLE is not set" in res.stderr
+
+
+def test_untrusted_certificate_refused(dovecot: Dovecot, user: str, tmp_path: Path) -> None:
+    dovecot.append(user, sample_messages(2, tag=user))
+    args = dovecot.cli_args(user)
+    i = args.index("--cafile")
+    del args[i : i + 2]
+    res = invoke("poll", *args, "--db", str(tmp_path / "b.db"))
+    assert res.exit_code == poller.EXIT_CONNECTION
+    assert "not trusted" in res.stderr and "--cafile" in res.stderr
+    assert dovecot.counts(user) == {"INBOX": 2}  # untouched
+    # STARTTLS on the plain port checks the certificate the same way.
+    res = invoke("poll", *args, "--tls", "starttls", "--port", str(dovecot.port),
+                 "--db", str(tmp_path / "b.db"))
+    assert res.exit_code == poller.EXIT_CONNECTION and "not trusted" in res.stderr
+    # --insecure is the explicit way out.
+    res = invoke("poll", *args, "--insecure", "--db", str(tmp_path / "b.db"), "--json")
+    assert res.exit_code == 0, res.stderr
+    assert json.loads(res.stdout)["new"] == 2
+
+
+def test_starttls_with_cafile(dovecot: Dovecot, user: str, tmp_path: Path) -> None:
+    dovecot.append(user, sample_messages(3, tag=user))
+    res = invoke("poll", *dovecot.cli_args(user, "--tls", "starttls", "--port",
+                                           str(dovecot.port)),
+                 "--db", str(tmp_path / "b.db"), "--json")
+    assert res.exit_code == 0, res.stderr
+    assert json.loads(res.stdout)["new"] == 3
+
+
+def test_second_poll_on_same_mailbox_exits_at_once(
+    dovecot: Dovecot, user: str, tmp_path: Path
+) -> None:
+    cfg = dovecot.config(user)
+    with poller.mailbox_lock(cfg):
+        t0 = time.monotonic()
+        proc = subprocess.run(
+            [sys.executable, "-m", "mailbox_processor", "poll", *dovecot.cli_args(user),
+             "--db", str(tmp_path / "b.db")],
+            capture_output=True, text=True, timeout=60, cwd=ROOT, env=dict(os.environ),
+        )
+        assert time.monotonic() - t0 < 10
+    assert proc.returncode == poller.EXIT_LOCKED, proc.stderr
+    assert "is busy: another poll or watch" in proc.stderr
+
+
+def test_two_polls_at_once(dovecot: Dovecot, user: str, tmp_path: Path) -> None:
+    """Started together: one works, the other exits 5 (or runs after it, finding nothing)."""
+    dovecot.append(user, sample_messages(150, tag=user))
+    db_path = tmp_path / "b.db"
+    cmd = [sys.executable, "-m", "mailbox_processor", "poll", *dovecot.cli_args(user),
+           "--db", str(db_path), "--batch-size", "10", "--json"]
+    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              cwd=ROOT) for _ in range(2)]
+    outs = [p.communicate(timeout=120) for p in procs]
+    codes = sorted(p.returncode for p in procs)
+    assert codes in ([0, 0], [0, poller.EXIT_LOCKED]), outs
+    assert counts(db_path)["messages"] == 150
+    fetched = sum(json.loads(o[0])["fetched"] for o, p in zip(outs, procs, strict=True)
+                  if p.returncode == 0)
+    assert fetched == 150
+    assert dovecot.counts(user) == {"Processed": 150}
+
+
+@pytest.mark.parametrize("where", ["fetch", "move"])
+def test_connection_kicked_mid_run(dovecot: Dovecot, user: str, tmp_path: Path,
+                                   where: str) -> None:
+    """``doveadm kick`` on the 3rd FETCH (before the batch is stored) or the 3rd MOVE
+    (after it is committed, before it is filed); the next run finishes the job."""
+    dovecot.append(user, sample_messages(60, tag=user))
+    cfg = dovecot.config(user, batch_size=10)
+    db = store.open_db(tmp_path / "b.db")
+
+    def kick(n: int) -> None:
+        if n == 3:
+            dovecot.doveadm("kick", user)
+
+    with pytest.raises(ImapConnectionError):
+        poller.poll(db, cfg, client_factory=factory({where: kick}))
+    assert 0 < store.get_checkpoint(db, cfg.identity, "INBOX")[1] < 60
+    result = poller.poll(db, cfg)
+    assert counts(tmp_path / "b.db")["messages"] == 60
+    assert result.counts["duplicate"] == (10 if where == "move" else 0)
+    assert dovecot.counts(user) == {"Processed": 60}
+
+
+def test_server_without_move(dovecot: Dovecot, user: str, tmp_path: Path) -> None:
+    """No MOVE advertised: COPY + STORE \\Deleted + UID EXPUNGE, and MOVE is never sent."""
+    dovecot.append(user, sample_messages(25, tag=user) + [GARBAGE])
+
+    def no_move(n: int) -> None:
+        raise AssertionError("MOVE sent to a server that does not advertise it")
+
+    cfg = dovecot.config(user, batch_size=10)
+    db = store.open_db(tmp_path / "b.db")
+    result = poller.poll(db, cfg, client_factory=factory({"move": no_move}, hide=(b"MOVE",)))
+    assert result.counts["fetched"] == 26
+    folders = dovecot.counts(user)
+    assert "INBOX" not in folders
+    assert folders["Processed"] + folders.get("Quarantine", 0) == 26
+    with dovecot.client(user) as c:  # nothing left behind flagged \Deleted either
+        c.select_folder("INBOX")
+        assert c.search() == []
+
+
+# -- SIGKILL -------------------------------------------------------------------------
+
+_KILL_SCRIPT = """
+import os, signal, sys
+from mailbox_processor import poller, store
+from mailbox_processor.config import build_mailbox
+from imap_hooks import factory
+cfg = build_mailbox("k", dict(host="127.0.0.1", port=int(sys.argv[1]), user=sys.argv[2],
+    password_env="KPW", cafile=sys.argv[3], batch_size=10, after=sys.argv[6]))
+hook, nth = sys.argv[4], int(sys.argv[5])
+def die(n):
+    if n == nth:
+        os.kill(os.getpid(), signal.SIGKILL)
+hide = (b"MOVE",) if hook in ("add_flags", "uid_expunge", "copy") else ()
+poller.poll(store.open_db(sys.argv[7]), cfg, client_factory=factory({hook: die}, hide=hide))
+"""
+
+
+@pytest.mark.parametrize(
+    ("hook", "nth", "after"),
+    [
+        ("fetch", 3, "move:Processed"),  # killed before batch 3 is fetched
+        ("move", 2, "move:Processed"),  # batch 2 committed, not moved
+        ("uid_expunge", 2, "move:Processed"),  # no MOVE: copied + \\Deleted, not expunged
+        ("add_flags", 2, "seen"),  # committed, not flagged \\Seen
+        ("add_flags", 2, "delete"),  # committed, not deleted
+    ],
+)
+def test_sigkill_then_rerun(dovecot: Dovecot, user: str, tmp_path: Path, hook: str, nth: int,
+                            after: str) -> None:
+    """SIGKILL at a precise point, then a normal run: same result as one clean run."""
+    dovecot.append(user, sample_messages(45, tag=user) + [GARBAGE])
+    db_path = tmp_path / "b.db"
+    env = dict(os.environ, KPW=f"{user}pw", PYTHONPATH=f"{ROOT}:{ROOT / 'tests' / 'integration'}")
+    proc = subprocess.run(
+        [sys.executable, "-c", _KILL_SCRIPT, str(dovecot.port_tls), user, dovecot.ca, hook,
+         str(nth), after, str(db_path)],
+        capture_output=True, text=True, timeout=60, cwd=ROOT, env=env,
+    )
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    res = invoke("poll", *dovecot.cli_args(user), "--after", after, "--db", str(db_path),
+                 "--json")
+    assert res.exit_code in (0, poller.EXIT_QUARANTINED), res.stderr
+    got = counts(db_path)
+    assert got["messages"] == 46
+    assert got["suppressions"] == 45  # one hard bounce per sample address, none twice
+    folders = dovecot.counts(user)
+    q = folders.get("Quarantine", 0)
+    if after == "move:Processed":
+        assert folders == {"Processed": 46 - q, **({"Quarantine": q} if q else {})}
+    elif after == "seen":
+        assert folders["INBOX"] == 46 - q
+        assert all(b"\\Seen" in f for f in dovecot.flags(user))
+    else:
+        assert "INBOX" not in folders
+    with dovecot.client(user) as c:
+        c.select_folder("INBOX")
+        assert len(c.search(["DELETED"])) == 0
+
+
+def test_sigkill_real_cli_at_random_points(dovecot: Dovecot, user: str, tmp_path: Path) -> None:
+    """The real command, killed -9 three times at arbitrary moments, then run to the end."""
+    n = 400
+    dovecot.append(user, sample_messages(n, tag=user))
+    db_path = tmp_path / "b.db"
+    cmd = [sys.executable, "-m", "mailbox_processor", "poll", *dovecot.cli_args(user),
+           "--db", str(db_path), "--batch-size", "20", "--quiet"]
+    for delay in (0.8, 1.1, 1.4):
+        p = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        time.sleep(delay)
+        p.send_signal(signal.SIGKILL)
+        p.wait(timeout=30)
+    final = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert final.returncode == 0, final.stderr
+    assert counts(db_path)["messages"] == n
+    assert counts(db_path)["suppressions"] == n
+    assert dovecot.counts(user) == {"Processed": n}
+
+
+def test_sigterm_finishes_current_batch(dovecot: Dovecot, user: str, tmp_path: Path) -> None:
+    dovecot.append(user, sample_messages(300, tag=user))
+    db_path = tmp_path / "b.db"
+    cmd = [sys.executable, "-m", "mailbox_processor", "poll", *dovecot.cli_args(user),
+           "--db", str(db_path), "--batch-size", "10", "--json"]
+    p = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True)
+    time.sleep(1.2)
+    p.send_signal(signal.SIGTERM)
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 0, err
+    s = json.loads(out)
+    c = counts(db_path)["messages"]
+    assert c == s["fetched"]
+    folders = dovecot.counts(user)
+    assert folders.get("Processed", 0) == c  # every stored message filed, none half-done
+    assert folders.get("INBOX", 0) == 300 - c
+
+
+def test_source_error_is_typed(dovecot: Dovecot, tmp_path: Path) -> None:
+    """A mailbox the server cannot open: SourceError with the server's words, exit 4."""
+    cfg = dovecot.config("brokenmail", password_env="BMPW")
+    os.environ["BMPW"] = "brokenmailpw"
+    with pytest.raises(SourceError, match="SERVERBUG|Internal error"):
+        poller.poll(store.open_db(tmp_path / "b.db"), cfg)
