@@ -161,7 +161,12 @@ class Mail:
     @classmethod
     def from_bytes(cls, raw: bytes) -> Mail:
         msg = email.message_from_bytes(raw)
-        mail = cls(msg, raw)
+        repaired = _repair_boundary(msg, raw)
+        mail = cls(repaired or msg, raw)
+        if repaired is not None:
+            mail.problems.append("multipart boundary in the header does not match the body: "
+                                 "re-read with the boundary found in the body")
+            msg = repaired
         defects = getattr(msg, "defects", [])
         if defects:
             mail.problems.append(
@@ -268,6 +273,38 @@ class Mail:
                 text = part_text(part)
                 return email.message_from_string(text.lstrip())
         return None
+
+
+_BOUNDARY_LINE = re.compile(rb"^--([^\s-][^\s]{4,200}?)(?:--)?[ \t]*\r?$", re.M)
+
+
+def _repair_boundary(msg: Message, raw: bytes) -> Message | None:
+    """Re-parse a multipart whose declared boundary never occurs in its body.
+
+    Some MTAs rewrite the boundary in the header but not in the body; the body's own
+    delimiter lines (``--token`` repeated) tell the real one.
+    """
+    if not content_type(msg).startswith("multipart/") or isinstance(msg.get_payload(), list):
+        return None
+    head_end = raw.find(b"\n\n")
+    if head_end < 0:
+        head_end = raw.find(b"\r\n\r\n")
+    if head_end < 0:
+        return None
+    body = raw[head_end:]
+    counts: dict[bytes, int] = {}
+    for m in _BOUNDARY_LINE.finditer(body[:2_000_000]):
+        counts[m.group(1)] = counts.get(m.group(1), 0) + 1
+    candidates = [b for b, n in counts.items() if n >= 2]
+    if not candidates:
+        return None
+    boundary = max(candidates, key=lambda b: counts[b]).decode("ascii", "replace")
+    try:
+        msg.set_boundary(boundary)
+        fixed = email.message_from_bytes(msg.as_bytes(), )
+    except Exception:
+        return None
+    return fixed if isinstance(fixed.get_payload(), list) else None
 
 
 _TAG = re.compile(r"<(script|style)\b.*?</\1>|<[^>]*>", re.S | re.I)

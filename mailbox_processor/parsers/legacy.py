@@ -65,8 +65,9 @@ _RECIPIENT_CONTEXT = [
     # "Original-Recipient: rfc822;a@b", "Final-Recipient:", "X-Failed-Recipients:"
     re.compile(r"^\s*(?:Original|Final)-Recipient:\s*(?:rfc822;)?\s*<?([^\s<>;]+@[^\s<>;]+)",
                re.I | re.M),
-    # qmail "<a@b>:" / Postfix "<a@b>: host ..." / Sendmail "<a@b>... User unknown"
-    re.compile(r"^\s*<([^\s<>]+@[^\s<>]+)>\s*(?::|\.\.\.|\(|$)", re.M),
+    # qmail "<a@b>:" / Postfix "<a@b>: host ..." / Sendmail "<a@b>... User unknown",
+    # also after a Sendmail transcript reply code ("554 <a@b>... 550 Host unknown")
+    re.compile(r"^\s*(?:[45]\d\d[ -])?<([^\s<>]+@[^\s<>]+)>\s*(?::|\.\.\.|\(|$)", re.M),
     # Exim "  a@b" alone on a line, or "  a@b\n    SMTP error ..."; "a@b: reason"
     re.compile(r"^[ \t]*([^\s<>\"():;]+@[^\s<>\"():;]+?)[.,]?[ \t]*(?::|$)", re.M),
     # "RCPT TO:<a@b>", "Recipient address: a@b", "failed recipient: a@b", "To: a@b"
@@ -130,9 +131,11 @@ class Legacy:
         for value in header_rcpts:
             for m in ADDRESS.finditer(str(value)):
                 self._add(found, m.group(1), excluded)
-        for pattern in _RECIPIENT_CONTEXT:
+        for n, pattern in enumerate(_RECIPIENT_CONTEXT):
             for m in pattern.finditer(text):
-                self._add(found, m.group(1), excluded)
+                # The two strongest forms are trusted even for an address that is also
+                # the bounce's own To (a message sent to oneself).
+                self._add(found, m.group(1), set() if n < 2 else excluded)
             if found and pattern is not _RECIPIENT_CONTEXT[-1]:
                 # A strong form matched: weaker forms would only add noise.
                 break
