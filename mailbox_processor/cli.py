@@ -117,7 +117,9 @@ def render(
                 cols = list(columns or row.keys())
                 writer = csv.DictWriter(out, fieldnames=cols, extrasaction="ignore")
                 writer.writeheader()
-            writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in writer.fieldnames})
+            writer.writerow(
+                {k: ("" if row.get(k) is None else row.get(k)) for k in writer.fieldnames}
+            )
         return
     table_rows = list(rows)
     if not table_rows:
@@ -125,12 +127,12 @@ def render(
     cols = list(columns or table_rows[0].keys())
     widths = widths or {}
     cells = [[_cell(r.get(c), widths.get(c)) for c in cols] for r in table_rows]
-    col_w = [max([len(c)] + [len(row[i]) for row in cells]) for i, c in enumerate(cols)]
+    col_w = [max([len(c)] + [len(line[i]) for line in cells]) for i, c in enumerate(cols)]
     buf = io.StringIO()
     buf.write("  ".join(c.ljust(col_w[i]) for i, c in enumerate(cols)).rstrip() + "\n")
     buf.write("  ".join("-" * col_w[i] for i in range(len(cols))) + "\n")
-    for row in cells:
-        buf.write("  ".join(row[i].ljust(col_w[i]) for i in range(len(cols))).rstrip() + "\n")
+    for line in cells:
+        buf.write("  ".join(line[i].ljust(col_w[i]) for i in range(len(cols))).rstrip() + "\n")
     out.write(buf.getvalue())
 
 

@@ -207,7 +207,7 @@ class Mail:
             part, depth = stack.pop()
             out.append((part, depth))
             if depth > MAX_DEPTH:
-                self._problem("message/rfc822 nesting deeper than %d: not followed" % MAX_DEPTH)
+                self._problem(f"message/rfc822 nesting deeper than {MAX_DEPTH}: not followed")
                 continue
             ctype = content_type(part)
             try:
@@ -218,7 +218,7 @@ class Mail:
                 inner = depth + 1 if ctype.startswith("message/") else depth
                 stack.extend((p, inner) for p in reversed(payload) if isinstance(p, Message))
         if stack:
-            self._problem("more than %d MIME parts: the rest was not read" % MAX_PARTS)
+            self._problem(f"more than {MAX_PARTS} MIME parts: the rest was not read")
         return out
 
     def _problem(self, text: str) -> None:

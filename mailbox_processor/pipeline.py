@@ -26,9 +26,11 @@ from mailbox_processor.sources.files import iter_paths
 BENCH_FIELDS = ("message", "recipient", "classification", "reason", "status", "smtp_code")
 
 
-def report_rows(raw: RawMessage, report: Report, *, all_fields: bool = False) -> list[dict[str, Any]]:
+def report_rows(
+    raw: RawMessage, report: Report, *, all_fields: bool = False
+) -> list[dict[str, Any]]:
     """Flatten one report to output rows; a non-bounce gives one row without recipient."""
-    message = raw.source if raw.index is None else raw.source
+    message = raw.source
     rows: list[dict[str, Any]] = []
     for row in report.rows():
         row["message"] = message

@@ -9,8 +9,7 @@ Conventions:
 - Times are UTC text ``YYYY-MM-DD HH:MM:SS`` (what SQLite's ``datetime('now')``
   returns), so they sort and compare as strings.
 - Addresses pass through :func:`normalise_address` before they are written or looked
-  up: the domain is lowercased, the local part is kept exactly as the mail system
-  wrote it (RFC 5321 section 2.4 leaves its case to the receiving system).
+  up: the whole address is lowercased (the engine's rule, see that function).
 - Writes happen inside ``db.atomic()`` blocks owned by the caller (one per batch);
   functions here never commit on their own.
 """
@@ -30,6 +29,7 @@ from typing import Any
 import sqlite_utils
 
 from mailbox_processor.errors import StoreError
+from mailbox_processor.text import normalise_address as _engine_normalise
 
 #: Where the database lives when neither ``--db`` nor the variable says otherwise.
 DEFAULT_DB = "bounces.db"
@@ -88,24 +88,18 @@ def to_utc(value: str | None) -> str | None:
 
 
 def normalise_address(value: str | None) -> str | None:
-    """Return the address as stored: trimmed, unwrapped, domain lowercased.
+    """Return the address as stored and compared: unwrapped, the whole address lowercased.
 
     ``<Bob@Example.COM>``, ``rfc822; Bob@Example.COM`` and ``"Bob" <Bob@example.com>``
-    all give ``Bob@example.com``. The local part keeps its case (RFC 5321 section 2.4:
-    only the receiving system may fold it). ``None`` when there is no ``@``.
+    all give ``bob@example.com``. One rule for the whole product: this is the engine's
+    :func:`mailbox_processor.text.normalise_address` (RFC 5321 section 2.4 allows a
+    case-sensitive local part, but no large mail system uses one, and the bounce of
+    ``Bob@x`` must suppress ``bob@x``). ``None`` when there is no address.
     """
-    if not value:
+    address = _engine_normalise(value)
+    if address is None or " " in address or address.startswith("@"):
         return None
-    text = value.strip()
-    if text.lower().startswith("rfc822;"):
-        text = text[7:].strip()
-    if "<" in text and ">" in text:
-        text = text[text.rindex("<") + 1 : text.rindex(">")]
-    text = text.strip().strip("<>").strip()
-    local, at, domain = text.rpartition("@")
-    if not at or not local or not domain or " " in text:
-        return None
-    return f"{local}@{domain.lower().rstrip('.')}"
+    return address
 
 
 def address_domain(address: str | None) -> str | None:

@@ -105,7 +105,7 @@ def diagnostic_near(text: str, address: str, *, max_lines: int = 8) -> str | Non
         context = " ".join(c for c in chunk if c)
         if not _DIAG_HINT.search(context) and n > 0:
             # "Delivery failed: mailbox full" above a bare address.
-            above = []
+            above: list[str] = []
             for j in range(n - 1, max(-1, n - 4), -1):
                 if not lines[j].strip():
                     break

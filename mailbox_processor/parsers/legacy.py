@@ -18,8 +18,14 @@ from typing import ClassVar
 from mailbox_processor.mime import Mail, header_text
 from mailbox_processor.models import Finding
 from mailbox_processor.parsers.context import cut_returned, diagnostic_near
-from mailbox_processor.text import ADDRESS, find_command, find_smtp_code, find_status, is_daemon_address, \
-    normalise_address
+from mailbox_processor.text import (
+    ADDRESS,
+    find_command,
+    find_smtp_code,
+    find_status,
+    is_daemon_address,
+    normalise_address,
+)
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +81,8 @@ _RECIPIENT_CONTEXT = [
         r"(?:RCPT TO:?|recipients?(?: address(?:es)?)?:|failed recipients?:|"
         r"delivery to(?: the following recipients?)?(?: failed)?:?|"
         r"(?:^|\n)\s*(?:To|Recipient|Destinataire|Empfänger|Adresse):|"
-        r"could not be delivered to:?|address(?:es)?:)\s*<?([^\s<>\"]+@[^\s<>\"]+?)>?[.,;:)]*(?=\s|$)",
+        r"could not be delivered to:?|address(?:es)?:)"
+        r"\s*<?([^\s<>\"]+@[^\s<>\"]+?)>?[.,;:)]*(?=\s|$)",
         re.I,
     ),
 ]

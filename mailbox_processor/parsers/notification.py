@@ -18,7 +18,6 @@ from mailbox_processor.models import Finding
 from mailbox_processor.parsers.context import split_diagnostic
 from mailbox_processor.text import normalise_address
 
-
 _RECIPIENT = re.compile(
     r'"emailAddress"\s*:\s*"([^"]+)"(?:\s*,\s*"action"\s*:\s*"([^"]*)")?'
     r'(?:\s*,\s*"status"\s*:\s*"([^"]*)")?(?:\s*,\s*"diagnosticCode"\s*:\s*"([^"]*)")?')
