@@ -136,8 +136,8 @@ def test_checkpoints_round_trip(db: sqlite_utils.Database) -> None:
 @pytest.mark.parametrize(
     ("given", "stored"),
     [
-        ("<Bob@Example.COM>", "Bob@example.com"),
-        ("rfc822; Bob@Example.COM", "Bob@example.com"),
+        ("<Bob@Example.COM>", "bob@example.com"),
+        ("rfc822; Bob@Example.COM", "bob@example.com"),
         ('"Bob Smith" <bob@EXAMPLE.org>', "bob@example.org"),
         ("  alice@example.net. ", "alice@example.net"),
         ("not an address", None),
@@ -173,7 +173,7 @@ def test_ingest_records_messages_events_and_suppressions(
     fake_parse[b"B"] = make_report(("full@example.com", "soft", "mailboxfull"))
     outcomes = ingest_batch(db, [raw(b"A"), raw(b"B"), raw(b"C")])
     assert [o.status for o in outcomes] == ["new", "new", "not_bounce"]
-    assert outcomes[0].newly_suppressed == ("Gone@example.com",)
+    assert outcomes[0].newly_suppressed == ("gone@example.com",)
     assert outcomes[1].newly_suppressed == ()
     assert store.table_counts(db) == {"messages": 3, "bounces": 2, "suppressions": 1,
                                       "suppression_history": 1, "raw_messages": 3}
@@ -181,9 +181,9 @@ def test_ingest_records_messages_events_and_suppressions(
         "SELECT recipient, domain, classification, reason, policy_action, smtp_code, "
         "occurred_at, original_message_id FROM bounces ORDER BY id LIMIT 1"
     ).fetchone()
-    assert row == ("Gone@example.com", "example.com", "hard", "userunknown", "suppress", "550",
+    assert row == ("gone@example.com", "example.com", "hard", "userunknown", "suppress", "550",
                    "2025-06-02 10:00:00", "<orig@example.com>")
-    sup = store.get_suppression(db, "Gone@example.com")
+    sup = store.get_suppression(db, "gone@example.com")
     assert sup is not None
     assert (sup["state"], sup["reason"], sup["hard_count"], sup["expires_at"]) == (
         "active", "userunknown", 1, None)
