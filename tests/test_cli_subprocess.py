@@ -1,0 +1,87 @@
+"""The installed entry point in real processes; the database read with the sqlite3 tool."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+MAILDIR = ROOT / "fixtures" / "maildir"
+SQLITE3 = shutil.which("sqlite3")
+
+
+def entry_point() -> list[str]:
+    exe = shutil.which("mailbox-processor")
+    return [exe] if exe else [sys.executable, "-m", "mailbox_processor"]
+
+
+def mp(*args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "MAILBOX_PROCESSOR_DB"}
+    return subprocess.run([*entry_point(), *args], input=input, capture_output=True, text=True,
+                          timeout=120, cwd=ROOT, env=env)
+
+
+def sql(db: Path, query: str) -> str:
+    if SQLITE3:
+        return subprocess.run([SQLITE3, str(db), query], capture_output=True, text=True,
+                              check=True).stdout
+    with sqlite3.connect(db) as conn:
+        return "".join("|".join(map(str, r)) + "\n" for r in conn.execute(query))
+
+
+def test_readme_setup_scan_then_list(tmp_path: Path) -> None:
+    db = tmp_path / "x.db"
+    scan = mp("scan", "fixtures/maildir", "--db", str(db))
+    assert scan.returncode == 0, scan.stderr
+    assert scan.stdout.startswith("20 messages (")
+    assert stat.S_IMODE(db.stat().st_mode) == 0o600
+    listed = mp("list", "--db", str(db), "--csv")
+    assert listed.returncode == 0
+    header, *rows = listed.stdout.splitlines()
+    assert header.startswith("address,state,type,reason,diagnostic,")
+    assert len(rows) == int(sql(db, "SELECT count(*) FROM active_suppressions;"))
+    assert sql(db, "PRAGMA journal_mode;") == "wal\n"
+    assert sql(db, "SELECT max(version) FROM schema_version;") == "1\n"
+    assert sql(db, "SELECT count(*) FROM messages;") == "20\n"
+    again = mp("scan", "fixtures/maildir", "--db", str(db))
+    assert "(0 new, 20 duplicates" in again.stdout
+    assert sql(db, "SELECT count(*) FROM messages;") == "20\n"
+
+
+def test_check_while_a_writer_holds_the_database(tmp_path: Path) -> None:
+    db = tmp_path / "x.db"
+    assert mp("suppress", "busy@example.com", "--db", str(db)).returncode == 0
+    writer = sqlite3.connect(db, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")
+    writer.execute("INSERT INTO suppression_history (address, at, event) VALUES ('a', 'b', 'c')")
+    try:
+        check = mp("check", "-", "--db", str(db), input="ok@example.com\nBUSY@example.com\n")
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+    assert (check.returncode, check.stdout, check.stderr) == (1, "busy@example.com\n", "")
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "stderr"),
+    [
+        (("scan", "no/such/path"), 2, "Path 'no/such/path' does not exist"),
+        (("list", "--db", "/no/such/dir/x.db"), 1,
+         "Error: cannot create database /no/such/dir/x.db: folder /no/such/dir does not "
+         "exist; create it or pass another --db\n"),
+        (("check", "a@example.com", "--db", "/no/such/dir/x.db"), 2,
+         "Error: cannot create database"),
+    ],
+)
+def test_errors_are_one_line_with_a_status(args: tuple[str, ...], code: int, stderr: str) -> None:
+    result = mp(*args)
+    assert result.returncode == code
+    assert stderr in result.stderr
+    assert "Traceback" not in result.stderr
