@@ -425,3 +425,40 @@ def test_every_command_has_help(runner: CliRunner) -> None:
         result = runner.invoke(cli, [name, "--help"])
         assert result.exit_code == 0
         assert "Example:" in result.output or name in ("policy", "db")
+
+
+# -- the README's database section -----------------------------------------------------------
+
+
+def _readme_section() -> str:
+    text = (ROOT / "README.md").read_text()
+    start = text.index("<!-- section: database (issue 3) -->")
+    return text[start:text.index("<!-- end section: database -->")]
+
+
+def test_readme_queries_run(runner: CliRunner, mail: Path, tmp_db_path: Path) -> None:
+    section = _readme_section()
+    block = section[section.index("```sql") + 6:]
+    block = block[:block.index("```")]
+    queries = [q.strip() for q in block.split(";") if q.strip()]
+    assert len(queries) == 10
+    db = scanned(runner, mail, tmp_db_path)
+    with sqlite3.connect(db) as conn:
+        for q in queries:
+            conn.execute(q).fetchall()
+        streaks = conn.execute(queries[3]).fetchall()
+    assert ("example.com", "userunknown", 1) in streaks
+
+
+def test_readme_documents_every_table_and_column(tmp_db_path: Path) -> None:
+    from mailbox_processor import store
+
+    section = _readme_section()
+    db = store.open_db(tmp_db_path)
+    for table in db.table_names():
+        assert f"`{table}`" in section, table
+        for column in db.table(table).columns_dict:
+            assert f"`{column}`" in section, f"{table}.{column}"
+    for view in db.view_names():
+        assert f"`{view}`" in section, view
+    db.close()
