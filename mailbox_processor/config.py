@@ -266,6 +266,8 @@ def build_mailbox(name: str, values: Mapping[str, Any], *, where: str = "flags")
     """Validate and convert raw setting values into a :class:`MailboxConfig`."""
     kwargs: dict[str, Any] = {"name": name}
     for key, value in values.items():
+        if value is None:
+            continue
         if key not in _FIELDS:
             raise ConfigError(f"{where}: unknown setting {key!r}")
         kwargs[key] = _convert(key, value, where)
@@ -283,7 +285,7 @@ def _convert(key: str, value: Any, where: str) -> Any:
             if isinstance(value, str):
                 low = value.strip().lower()
                 if low not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
-                    raise ValueError(value)
+                    raise ConfigError(f"{where}: {key} must be true or false, not {value!r}")
                 return low in ("1", "true", "yes", "on")
             return bool(value)
         if isinstance(default, int):

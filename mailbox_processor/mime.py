@@ -53,13 +53,22 @@ def normalise_charset(charset: str | None) -> str:
     return name
 
 
-def decode_bytes(data: bytes, charset: str | None = None) -> str:
-    """Decode ``data`` with its declared charset, tolerating lies and unknown names."""
+def decode_bytes(
+    data: bytes, charset: str | None = None, problems: list[str] | None = None
+) -> str:
+    """Decode ``data`` with its declared charset, tolerating lies and unknown names.
+
+    What had to be tolerated is appended to ``problems`` when given.
+    """
     name = normalise_charset(charset)
+    if problems is not None and charset and name == "utf-8" and charset.strip().strip(
+            '"').lower() not in ("utf-8", "utf8"):
+        problems.append(f"unknown charset {charset!r}: decoded as UTF-8")
     try:
         return data.decode(name)
     except (UnicodeDecodeError, LookupError):
-        pass
+        if problems is not None:
+            problems.append(f"text is not valid {name}: undecodable bytes replaced")
     if name != "utf-8":
         try:
             return data.decode("utf-8")
@@ -103,7 +112,9 @@ def header_text(value: object) -> str | None:
     return text
 
 
-def part_text(part: Message, limit: int = MAX_TEXT_CHARS) -> str:
+def part_text(
+    part: Message, limit: int = MAX_TEXT_CHARS, problems: list[str] | None = None
+) -> str:
     """Return the decoded text of a non-multipart part (transfer and charset decoding)."""
     try:
         payload = part.get_payload(decode=True)
@@ -123,7 +134,10 @@ def part_text(part: Message, limit: int = MAX_TEXT_CHARS) -> str:
             charset = part.get_content_charset()
         except Exception:
             charset = None
-        text = decode_bytes(payload[: limit * 2], charset)
+        text = decode_bytes(payload[: limit * 2], charset, problems)
+        if problems is not None:
+            for defect in getattr(part, "defects", []):
+                problems.append(f"{content_type(part)} part: {type(defect).__name__}")
     else:
         text = str(payload)
     if len(text) > limit:
@@ -221,6 +235,14 @@ class Mail:
             self._problem(f"more than {MAX_PARTS} MIME parts: the rest was not read")
         return out
 
+    def text_of(self, part: Message) -> str:
+        """:func:`part_text`, with what went wrong recorded in :attr:`problems`."""
+        found: list[str] = []
+        text = part_text(part, problems=found)
+        for p in found:
+            self._problem(p)
+        return text
+
     def _problem(self, text: str) -> None:
         if text not in self.problems:
             self.problems.append(text)
@@ -250,9 +272,9 @@ class Mail:
                                          and ctype != "text/rfc822-headers"):
                 if "attachment" in disp and texts:
                     continue
-                texts.append(part_text(part))
+                texts.append(self.text_of(part))
             elif ctype == "text/html":
-                html.append(part_text(part))
+                html.append(self.text_of(part))
         if not texts and html:
             texts = [html_to_text(h) for h in html]
         return "\n".join(texts)

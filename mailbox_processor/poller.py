@@ -120,7 +120,7 @@ class PollResult:
             f"{self.mailbox}/{self.folder}: {c['fetched']} fetched, {c['new']} new, "
             f"{c['duplicate']} duplicate, {c['quarantined']} quarantined, "
             f"{c['not_bounce']} not bounces, {self.newly_suppressed} newly suppressed; "
-            f"{filed}" + (" (stopped early)" if self.stopped else "")
+            f"{filed}" + (" (stopped by signal)" if self.stopped else "")
         )
 
 
@@ -250,6 +250,8 @@ def poll_folder(
     result.uidvalidity, result.last_uid = status.uidvalidity, last
     uids = _pending_uids(cfg, source, last)
     result.pending = len(uids)
+    log.debug("%s: UIDVALIDITY %d, checkpoint UID %d, %d messages to process",
+              cfg.url, status.uidvalidity, last, len(uids))
     if on_start:
         on_start(len(uids))
     if not uids and stored_uv != status.uidvalidity:

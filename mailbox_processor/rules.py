@@ -181,6 +181,8 @@ RULES: tuple[Rule, ...] = (
         r"requires authentication when attempting to send to a non-local",
         r"relay not permitted", r"no relaying", r"cannot relay",
     ), note="Sendmail 'Relaying denied', Postfix 'Relay access denied', qmail rcpthosts"),
+    Rule("speeding-status", "speeding", status=r"4\.7\.28",
+         note="Gmail 421 4.7.28: rate of mail from the sending IP/domain too high"),
     Rule("authfailure-text", "authfailure", text=_any(
         r"\bspf\b.{0,40}(?:fail|check|validation|record|not pass)", r"(?:fail|failed) spf",
         r"\bdkim\b.{0,40}(?:fail|invalid|no (?:valid )?signature|not (?:pass|valid))",
@@ -312,6 +314,8 @@ RULES: tuple[Rule, ...] = (
     ), note="Sendmail daemon.c, Microsoft, Free.fr, docomo connection limits"),
     Rule("toomanyconn-status", "toomanyconn", status=r"[45]\.5\.3",
          note="RFC 3463 X.5.3 too many recipients"),
+    Rule("expired-greylisted", "expired", text=r"grey ?list|gray ?list",
+         note="greylisting that never let the message through: Postgrey, Exim, Gmail"),
     Rule("blocked-status", "blocked", status=r"4\.7\.1|4\.7\.2",
          note="RFC 3463 X.7.1 delivery not authorized (temporary: an IP block)"),
     Rule("blocked-text", "blocked", text=_any(

@@ -91,8 +91,11 @@ def diagnostic_near(text: str, address: str, *, max_lines: int = 8) -> str | Non
             else:
                 hi = mid - 1
         n = lo
-        rest = lines[n][i - offsets[n] + len(addr):]
-        chunk = [rest.strip(" \t>:;,.\"'")]
+        line_start = i - offsets[n]
+        before = lines[n][:line_start].strip(" \t<\"'")
+        rest = lines[n][line_start + len(addr):]
+        # Keep words before the address too ("554 delivery error: dd <a@b> ...").
+        chunk = [(before + " " + rest.strip(" \t>:;,.\"'")).strip()]
         for j in range(n + 1, min(len(lines), n + 1 + max_lines)):
             line = lines[j]
             if not line.strip():

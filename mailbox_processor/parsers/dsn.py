@@ -128,6 +128,8 @@ class DSN:
     """RFC 3464 / RFC 6533 delivery status notifications, however they are labelled."""
 
     name: ClassVar[str] = "dsn"
+    _notice_command: str | None = None
+    _use_notice: bool = True
 
     def parse(self, mail: Mail) -> list[Finding]:
         """See :class:`mailbox_processor.parsers.Parser`."""
@@ -149,8 +151,13 @@ class DSN:
         findings: list[Finding] = []
         seen: set[str] = set()
         notice = mail.notice_text
+        self._notice_command = find_command(notice)
         for text in texts:
             per_message, blocks = parse_fields(text)
+            if not blocks:
+                mail._problem("delivery-status part without a readable recipient block")
+            # Thousands of recipients: read the DSN fields only (bounded work).
+            self._use_notice = len(blocks) <= 200
             reporting = _mta(per_message.get("reporting-mta"))
             for fields in blocks:
                 rcpt = _recipient_of(fields)
@@ -169,10 +176,10 @@ class DSN:
         if status and not re.fullmatch(r"[245]\.\d{1,3}\.\d{1,3}", status):
             status = None
         # A short or missing Diagnostic-Code: the notice text often has the full reply.
-        near = diagnostic_near(notice, rcpt)
+        near = diagnostic_near(notice, rcpt) if self._use_notice else None
         if near and len(diag or "") < 20 and (not diag or diag.lower() in near.lower()):
             diag = near
-        command = find_command(diag or "") or find_command(near or "") or find_command(notice)
+        command = find_command(diag or "") or find_command(near or "") or self._notice_command
         return Finding(
             recipient=rcpt,
             action=_norm_action(fields.get("action")),
