@@ -183,6 +183,7 @@ def test_many_recipients(make_large: ModuleType, tmp_path: Path) -> None:
 FAST = settings(
     max_examples=200,
     deadline=None,
+    database=None,  # leave no .hypothesis/ directory in the working tree
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 

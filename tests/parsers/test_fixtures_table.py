@@ -231,3 +231,23 @@ def test_original_message(case: Case) -> None:
         _bare_msgid(msgid),
         subject,
     )
+
+
+def _summary(report: Report) -> list[tuple[str | None, ...]]:
+    return sorted(
+        (
+            (v.finding.recipient, v.classification.value, v.reason, v.finding.status,
+             v.finding.smtp_code)
+            for v in report.verdicts
+        ),
+        key=lambda row: tuple("" if x is None else str(x) for x in row),
+    )
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.label for c in CASES])
+def test_line_endings_do_not_matter(case: Case) -> None:
+    """The same message with CRLF (or LF) line endings gives the same verdicts."""
+    raw = (MAILDIR / case.path).read_bytes()
+    lf = raw.replace(b"\r\n", b"\n")
+    crlf = lf.replace(b"\n", b"\r\n")
+    assert _summary(parse_message(crlf)) == _summary(parse_message(lf))
