@@ -1,0 +1,388 @@
+"""Protocol-level tests of ImapSource and the poller with a fake client (no server).
+
+Only what a real server can't be made to do on demand lives here (STYLE.md, convention
+10): missing UIDPLUS, the ``UID n:*`` quirk, a body-less FETCH answer, the exact order
+of commit and mailbox change. Everything else is in tests/integration/ (real Dovecot).
+"""
+
+from __future__ import annotations
+
+import imaplib
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+from imapclient.exceptions import LoginError
+
+from mailbox_processor import pipeline, poller
+from mailbox_processor.config import MailboxConfig, build_mailbox
+from mailbox_processor.errors import SourceError
+from mailbox_processor.sources.imap import (
+    ImapAuthError,
+    ImapConnectionError,
+    ImapSource,
+    ImapTLSError,
+)
+
+CAPS = (b"IMAP4REV1", b"IDLE", b"MOVE", b"UIDPLUS", b"STARTTLS")
+
+
+def dsn(i: int) -> bytes:
+    return (
+        "From: MAILER-DAEMON@mx.example.net\r\nTo: b@example.org\r\n"
+        f"Subject: Undelivered Mail\r\nMessage-Id: <u{i}@mx.example.net>\r\n"
+        "MIME-Version: 1.0\r\nContent-Type: multipart/report; "
+        'report-type=delivery-status; boundary="B"\r\n\r\n--B\r\nContent-Type: text/plain\r\n'
+        "\r\nfailed\r\n--B\r\nContent-Type: message/delivery-status\r\n\r\n"
+        "Reporting-MTA: dns; mx.example.net\r\n\r\n"
+        f"Final-Recipient: rfc822; user{i}@example.com\r\nAction: failed\r\n"
+        f"Status: 5.1.1\r\nDiagnostic-Code: smtp; 550 5.1.1 user{i}: User unknown\r\n"
+        "\r\n--B--\r\n"
+    ).encode()
+
+
+class FakeClient:
+    """Just enough of IMAPClient, recording every command in ``log`` (shared)."""
+
+    def __init__(self, log: list[Any], messages: dict[int, bytes | None], caps: Sequence[bytes],
+                 uidvalidity: int = 7) -> None:
+        self.log, self.messages, self.caps = log, messages, tuple(caps)
+        self.uidvalidity = uidvalidity
+        self.flags: dict[int, set[bytes]] = {u: set() for u in messages}
+        self.folders = {"INBOX"}
+        self.idle_responses: list[list[Any]] = []
+
+    def has_capability(self, name: str) -> bool:
+        return name.encode().upper() in self.caps
+
+    def login(self, user: str, password: str) -> bytes:
+        self.log.append(("login", user))
+        if password != "right":
+            raise LoginError(f"[AUTHENTICATIONFAILED] Authentication failed for {password}")
+        return b"OK"
+
+    def oauth2_login(self, user: str, token: str) -> bytes:
+        self.log.append(("oauth2_login", user))
+        return b"OK"
+
+    def starttls(self, ctx: Any) -> None:
+        self.log.append(("starttls",))
+
+    def select_folder(self, name: str) -> dict[bytes, int]:
+        self.log.append(("select", name))
+        return {b"UIDVALIDITY": self.uidvalidity, b"UIDNEXT": max(self.messages, default=0) + 1,
+                b"EXISTS": len(self.messages)}
+
+    def search(self, criteria: list[Any]) -> list[int]:
+        self.log.append(("search", tuple(criteria)))
+        uids = sorted(self.messages)
+        if "DELETED" in criteria:
+            uids = [u for u in uids if b"\\Deleted" in self.flags[u]]
+        if "UNDELETED" in criteria:
+            uids = [u for u in uids if b"\\Deleted" not in self.flags[u]]
+        if "UNSEEN" in criteria:
+            uids = [u for u in uids if b"\\Seen" not in self.flags[u]]
+        lo, _, hi = criteria[criteria.index("UID") + 1].partition(":")
+        found = [u for u in uids if int(lo) <= u <= (max(uids, default=0) if hi == "*"
+                                                        else int(hi))]
+        if hi == "*" and not found and uids:  # RFC 3501: n:* always matches the last one
+            found = [uids[-1]]
+        return found
+
+    def fetch(self, uids: list[int], items: list[str]) -> dict[int, dict[bytes, Any]]:
+        self.log.append(("fetch", tuple(uids)))
+        return {u: ({b"BODY[]": self.messages[u]} if self.messages[u] is not None else {})
+                for u in uids if u in self.messages}
+
+    def folder_exists(self, name: str) -> bool:
+        return name in self.folders
+
+    def create_folder(self, name: str) -> None:
+        self.log.append(("create", name))
+        self.folders.add(name)
+
+    def move(self, uids: list[int], folder: str) -> None:
+        self.log.append(("move", tuple(uids), folder))
+        for u in uids:
+            del self.messages[u]
+
+    def copy(self, uids: list[int], folder: str) -> None:
+        self.log.append(("copy", tuple(uids), folder))
+
+    def add_flags(self, uids: list[int], flags: list[bytes], silent: bool = False) -> None:
+        self.log.append(("store", tuple(uids), tuple(flags)))
+        for u in uids:
+            self.flags[u].update(flags)
+
+    def uid_expunge(self, uids: list[int]) -> None:
+        self.log.append(("uid_expunge", tuple(uids)))
+        self._expunge(uids)
+
+    def expunge(self) -> None:
+        self.log.append(("expunge",))
+        self._expunge(list(self.messages))
+
+    def _expunge(self, uids: list[int]) -> None:
+        for u in uids:
+            if b"\\Deleted" in self.flags.get(u, set()):
+                self.messages.pop(u, None)
+
+    def idle(self) -> None:
+        self.log.append(("idle",))
+
+    def idle_check(self, timeout: float) -> list[Any]:
+        return self.idle_responses.pop(0) if self.idle_responses else []
+
+    def idle_done(self) -> None:
+        self.log.append(("idle_done",))
+        if self.idle_responses == [["EOF"]]:
+            raise imaplib.IMAP4.abort("socket error: EOF")
+
+    def logout(self) -> None:
+        self.log.append(("logout",))
+
+    def shutdown(self) -> None:
+        pass
+
+
+def make(messages: dict[int, bytes | None] | None = None, caps: Sequence[bytes] = CAPS,
+         **settings: Any) -> tuple[MailboxConfig, list[Any], FakeClient, ImapSource]:
+    cfg = build_mailbox("t", {"host": "imap.example.org", "user": "bounces@example.org",
+                              "password_command": "echo right", "batch_size": 2, **settings})
+    log: list[Any] = []
+    client = FakeClient(log, dict(messages or {}), caps)
+    src = ImapSource(cfg, client_factory=lambda c, ctx: client, secret=lambda c: "right")
+    return cfg, log, client, src
+
+
+def test_move_uses_move_when_advertised() -> None:
+    _, log, _, src = make({1: b"x", 2: b"y"})
+    with src:
+        src.select()
+        src.move([1, 2], "Processed")
+    assert ("create", "Processed") in log
+    assert ("move", (1, 2), "Processed") in log
+    assert not any(e[0] == "copy" for e in log)
+
+
+def test_move_falls_back_to_copy_store_uid_expunge() -> None:
+    _, log, client, src = make({1: b"x", 2: b"y", 3: b"z"}, caps=(b"UIDPLUS",))
+    with src:
+        src.select()
+        src.move([1, 3], "Processed")
+    ops = [e for e in log if e[0] in ("copy", "store", "uid_expunge", "expunge", "move")]
+    assert ops == [("copy", (1, 3), "Processed"), ("store", (1, 3), (b"\\Deleted",)),
+                   ("uid_expunge", (1, 3))]
+    assert list(client.messages) == [2]
+
+
+def test_without_uidplus_plain_expunge() -> None:
+    _, log, _, src = make({1: b"x"}, caps=())
+    with src:
+        src.delete([1])
+    assert ("expunge",) in log and not any(e[0] == "uid_expunge" for e in log)
+
+
+def test_uids_after_ignores_the_n_star_quirk() -> None:
+    _, _, _, src = make({3: b"a", 5: b"b"})
+    with src:
+        assert src.uids_after(0) == [3, 5]
+        assert src.uids_after(4) == [5]
+        assert src.uids_after(5) == []  # server answers 5 to "UID 6:*"
+
+
+def test_fetch_converts_and_flags_missing_bodies() -> None:
+    _, _, _, src = make({1: b"x", 2: None})
+    with src:
+        raws = src.fetch([1, 2, 9], uidvalidity=7)  # 9 was expunged meanwhile
+    assert [(r.uid, r.raw, r.error is None) for r in raws] == [(1, b"x", True), (2, b"", False)]
+    assert raws[0].source == "imap://bounces@example.org@imap.example.org:993/INBOX;UID=1"
+    assert (raws[0].folder, raws[0].uidvalidity) == ("INBOX", 7)
+
+
+def test_login_failure_hides_the_secret() -> None:
+    cfg, _, client, _ = make()
+    src = ImapSource(cfg, client_factory=lambda c, ctx: client, secret=lambda c: "hunter2")
+    with pytest.raises(ImapAuthError) as info:
+        src.connect()
+    text = str(info.value)
+    assert text.startswith("IMAP login failed for bounces@example.org at imap.example.org:993")
+    assert "check --user and the password source" in text
+    assert "hunter2" not in text and "***" in text
+
+
+def test_starttls_required_but_not_offered() -> None:
+    _, _, _, src = make(caps=(b"IMAP4REV1",), tls="starttls")
+    with pytest.raises(ImapTLSError, match="does not offer STARTTLS"):
+        src.connect()
+
+
+def test_starttls_then_xoauth2() -> None:
+    _, log, _, src = make(tls="starttls", auth="xoauth2", oauth2_token_command="echo t")
+    with src:
+        pass
+    assert [e[0] for e in log][:2] == ["starttls", "oauth2_login"]
+
+
+def test_connection_refused_is_a_connection_error() -> None:
+    cfg = build_mailbox("t", {"host": "127.0.0.1", "port": 1, "user": "u",
+                              "password_command": "echo x", "tls": "plain"})
+    with pytest.raises(ImapConnectionError, match="cannot connect to IMAP server 127.0.0.1:1"):
+        ImapSource(cfg).connect()
+
+
+def test_protocol_error_is_a_source_error() -> None:
+    _, _, client, src = make()
+
+    def broken(name: str) -> Any:
+        raise imaplib.IMAP4.error("select failed: [SERVERBUG] Internal error")
+
+    client.select_folder = broken  # type: ignore[method-assign]
+    with src, pytest.raises(SourceError, match="IMAP SELECT INBOX failed on imap://"):
+        src.select()
+
+
+def test_idle_bye_is_a_connection_error() -> None:
+    _, _, client, src = make()
+    client.idle_responses = [[], [(b"BYE", b"Server shutting down.")]]
+    with src, pytest.raises(ImapConnectionError, match="closed the connection"):
+        src.wait_for_changes(10, lambda: False)
+
+
+def test_idle_wakes_on_exists_and_stops_on_request() -> None:
+    _, log, client, src = make()
+    client.idle_responses = [[], [(3, b"EXISTS")]]
+    with src:
+        assert src.wait_for_changes(10, lambda: False) is True
+        assert src.wait_for_changes(10, lambda: True) is False
+    assert log.count(("idle",)) == 2 and log.count(("idle_done",)) == 2
+
+
+# -- the poller: ordering and leftovers -------------------------------------------------
+
+
+@pytest.fixture
+def db() -> Any:
+    from mailbox_processor import store
+
+    database = store.open_db(":memory:")
+    yield database
+    database.close()
+
+
+def run(db: Any, cfg: MailboxConfig, src: ImapSource, log: list[Any],
+        monkeypatch: pytest.MonkeyPatch, **kw: Any) -> poller.PollResult:
+    real = pipeline.ingest_batch
+
+    def recording(db_: Any, raws: Any, **k: Any) -> Any:
+        out = real(db_, raws, **k)
+        log.append(("commit", tuple(r.uid for r in raws), k.get("checkpoint")))
+        return out
+
+    monkeypatch.setattr(pipeline, "ingest_batch", recording)
+    with src:
+        return poller.poll_folder(db, cfg, src, **kw)
+
+
+def test_commit_comes_before_any_mailbox_change(db: Any,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg, log, client, src = make({u: dsn(u) for u in (1, 2, 3)})
+    result = run(db, cfg, src, log, monkeypatch)
+    ops = [e[:2] for e in log if e[0] in ("fetch", "commit", "move")]
+    assert ops == [("fetch", (1, 2)), ("commit", (1, 2)), ("move", (1, 2)),
+                   ("fetch", (3,)), ("commit", (3,)), ("move", (3,))]
+    commits = [e[2] for e in log if e[0] == "commit"]
+    assert commits == [(cfg.identity, "INBOX", 7, 2), (cfg.identity, "INBOX", 7, 3)]
+    assert (result.counts["new"], result.batches, client.messages) == (3, 2, {})
+
+
+def test_committed_but_unfiled_messages_are_filed_next_time(
+    db: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mailbox_processor import store
+
+    cfg, log, client, src = make({u: dsn(u) for u in (1, 2, 3, 4)})
+    # A previous run stored 1-3 and died before moving them; 2 got \Deleted by the
+    # COPY fallback but not expunged.
+    with src:
+        pipeline.ingest_batch(db, src.fetch([1, 2, 3], 7),
+                              checkpoint=(cfg.identity, "INBOX", 7, 3))
+    client.flags[2].add(b"\\Deleted")
+    cfg2, log2, _, src2 = make()
+    src2._factory = lambda c, ctx: client  # same mailbox, fresh log
+    client.log = log2
+    result = run(db, cfg, src2, log2, monkeypatch)
+    assert ("uid_expunge", (2,)) in log2
+    assert [e[1] for e in log2 if e[0] == "fetch"] == [(1, 3), (4,)]
+    assert (result.counts["duplicate"], result.counts["new"]) == (2, 1)
+    assert client.messages == {}
+    assert store.get_checkpoint(db, cfg.identity, "INBOX") == (7, 4)
+
+
+def test_stop_between_batches(db: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg, log, client, src = make({u: dsn(u) for u in range(1, 7)})
+    batches: list[int] = []
+    result = run(db, cfg, src, log, monkeypatch, stop=lambda: len(batches) >= 1,
+                 on_batch=lambda p: batches.append(p.done))
+    assert result.stopped and result.batches == 1 and batches == [2]
+    assert sorted(client.messages) == [3, 4, 5, 6]
+
+
+def test_quarantine_and_not_bounce_folders(db: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    autoreply = (b"From: someone@example.com\r\nTo: b@example.org\r\nSubject: Out of office"
+                 b"\r\nAuto-Submitted: auto-replied\r\nMessage-Id: <ar@example.com>\r\n\r\n"
+                 b"I am away until Monday.\r\n")
+    cfg, log, client, src = make({1: dsn(1), 2: None, 3: autoreply}, batch_size=10,
+                                 not_bounce_folder="Other")
+    result = run(db, cfg, src, log, monkeypatch)
+    moves = {e[2]: e[1] for e in log if e[0] == "move"}
+    assert moves == {"Processed": (1,), "Quarantine": (2,), "Other": (3,)}
+    assert result.counts["quarantined"] == 1
+
+
+def test_backoff_grows_with_jitter_and_caps() -> None:
+    lows = [poller.backoff_delay(n, rng=lambda: 0.0) for n in range(12)]
+    highs = [poller.backoff_delay(n, rng=lambda: 1.0) for n in range(12)]
+    assert lows[:4] == [0.5, 1.0, 2.0, 4.0] and highs[:4] == [1.0, 2.0, 4.0, 8.0]
+    assert highs[-1] == poller.BACKOFF_MAX and lows[-1] == poller.BACKOFF_MAX / 2
+
+
+def test_lock_is_exclusive_and_released(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MAILBOX_PROCESSOR_LOCK_DIR", str(tmp_path))
+    cfg, *_ = make()
+    with poller.mailbox_lock(cfg):
+        busy = pytest.raises(poller.MailboxLockedError, match="is busy: another poll or watch")
+        with busy, poller.mailbox_lock(cfg):
+            pass
+        other = build_mailbox("o", {"host": "other.example.org", "user": "u",
+                                    "password_env": "X"})
+        with poller.mailbox_lock(other):
+            pass
+    with poller.mailbox_lock(cfg):
+        pass
+
+
+def test_watch_reconnects_after_drop(db: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg, log, client, _ = make({1: dsn(1)}, interval=1, idle=False)
+    attempts: list[int] = []
+
+    def factory(c: Any, ctx: Any) -> Any:
+        attempts.append(1)
+        if len(attempts) == 2:
+            raise ConnectionRefusedError(111, "Connection refused")
+        return client
+
+    monkeypatch.setattr(poller, "sleep_until", lambda s, stop, step=0.2: None)
+    monkeypatch.setenv("MAILBOX_PROCESSOR_LOCK_DIR", "/tmp")
+    passes: list[poller.PollResult] = []
+
+    def on_pass(r: poller.PollResult) -> None:
+        passes.append(r)
+        if len(passes) == 1:
+            client.messages[2], client.flags[2] = dsn(2), set()
+            raise ImapConnectionError("dropped")
+
+    result = poller.watch(db, cfg, client_factory=factory, on_pass=on_pass,
+                          stop=lambda: len(passes) >= 2)
+    assert len(attempts) == 3  # connect, refused, reconnect
+    assert result.counts["new"] == 2 and client.messages == {}
