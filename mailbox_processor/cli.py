@@ -458,6 +458,12 @@ def _open(db_path: str | None) -> Any:
     return open_db(db_path)
 
 
+def _transaction(db: Any) -> Any:
+    from mailbox_processor.store import transaction
+
+    return transaction(db)
+
+
 def _date(value: str | None, option: str) -> str | None:
     """Accept ``YYYY-MM-DD[ HH:MM:SS]`` or ``Nd`` (N days ago); return stored UTC text."""
     from mailbox_processor import store
@@ -743,7 +749,7 @@ def suppress(address: str, db_path: str | None, note: str | None, actor: str | N
     from mailbox_processor.policy import suppress_address
 
     db = _open(db_path)
-    with db.atomic():
+    with _transaction(db):
         done = suppress_address(db, address, note=note, actor=actor)
     click.echo(f"suppressed {address}" if done else f"{address} was already suppressed")
 
@@ -764,7 +770,7 @@ def unsuppress(address: str, db_path: str | None, note: str | None, actor: str |
     from mailbox_processor.policy import unsuppress_address
 
     db = _open(db_path)
-    with db.atomic():
+    with _transaction(db):
         done = unsuppress_address(db, address, note=note, actor=actor)
     if not done:
         raise click.ClickException(f"{address} is not suppressed: nothing to do")
@@ -788,7 +794,7 @@ def purge(before: str, db_path: str | None) -> None:
     cutoff = _date(before, "--before")
     assert cutoff is not None
     db = _open(db_path)
-    with db.atomic():
+    with _transaction(db):
         counts = store.purge_before(db, cutoff)
     store.vacuum(db)
     click.echo(f"purged before {cutoff}: {counts['bounces']} events, {counts['messages']} "
@@ -855,7 +861,7 @@ def policy_set(name: str, value: str, db_path: str | None) -> None:
     from mailbox_processor import policy as pol
 
     db = _open(db_path)
-    with db.atomic():
+    with _transaction(db):
         if name in pol.DEFAULT_SETTINGS:
             if not value.isdigit():
                 raise click.BadParameter(f"{value!r}: a whole number", param_hint="VALUE")

@@ -317,7 +317,14 @@ def _validate(cfg: MailboxConfig, where: str) -> None:
         raise ConfigError(f"{label}: batch_size must be at least 1")
     if cfg.interval <= 0:
         raise ConfigError(f"{label}: interval must be positive")
-    PostAction.parse(cfg.after)
+    action = PostAction.parse(cfg.after)
+    for setting, target in (("after", action.folder), ("quarantine_folder", cfg.quarantine_folder),
+                            ("not_bounce_folder", cfg.not_bounce_folder)):
+        if target and target == cfg.folder:
+            raise ConfigError(
+                f"{label}: {setting} files messages into {target!r}, the folder being read: "
+                "choose another folder"
+            )
     if cfg.auth == "xoauth2":
         if not cfg.oauth2_token_command:
             raise ConfigError(

@@ -227,7 +227,7 @@ def ingest_batch(
     now = now or store.now_utc()
     outcomes: list[IngestOutcome] = []
     seen: set[str] = set()
-    with db.atomic():
+    with store.transaction(db):
         store.expire_due(db, now)
         for raw in raws:
             sha = message_sha256(raw)
@@ -321,7 +321,7 @@ def scan_paths(
                 quarantined.append((name, o.error or "unparseable"))
         if progress is not None:
             progress(outcomes)
-    with db.atomic():
+    with store.transaction(db):
         store.prune_raw(db, policy.raw_retention_days)
     store.ensure_db_shape(db)
     return summary, quarantined
@@ -356,7 +356,7 @@ def reclassify(db: sqlite_utils.Database, *, now: str | None = None) -> Reclassi
     policy = load_policy(db)
     now = now or store.now_utc()
     summary = ReclassifySummary()
-    with db.atomic():
+    with store.transaction(db):
         summary.events_before = store.table_counts(db)["bounces"]
         summary.suppressions_before = sum(1 for _ in store.export_suppressions(db))
         for sha, raw, msg in list(store.iter_raw_messages(db)):
@@ -484,7 +484,7 @@ def import_suppressions(
                     f"{name}: no address column (found: {shown}); name one column "
                     "'address' or 'email'"
                 )
-            with db.atomic():
+            with store.transaction(db):
                 now = store.now_utc()
                 for row in reader:
                     if not any(cell.strip() for cell in row):

@@ -400,6 +400,32 @@ def schema_sql(db: sqlite_utils.Database) -> str:
     return "\n".join(f"{r[0]};" for r in rows) + "\n"
 
 
+@contextlib.contextmanager
+def transaction(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
+    """Run the block as one write transaction (``BEGIN IMMEDIATE``), all or nothing.
+
+    Taking the write lock up front makes a second writer (a ``scan`` during a
+    ``poll``) wait for the busy timeout instead of failing on a lock upgrade. Inside
+    an open transaction this is a savepoint.
+    """
+    if db.conn.in_transaction:
+        with db.atomic():
+            yield db
+        return
+    db.conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+    except BaseException:
+        db.rollback()
+        raise
+    else:
+        try:
+            db.conn.execute("COMMIT")
+        except BaseException:
+            db.rollback()
+            raise
+
+
 # -- checkpoints -----------------------------------------------------------------------
 
 

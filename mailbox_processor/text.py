@@ -17,7 +17,7 @@ STATUS = re.compile(r"(?<![\d.])([245])\.(\d{1,3})\.(\d{1,3})(?![\d]|\.\d)")
 #: An SMTP reply code at the start of a reply ("550 ", "550-", "550 5.1.1").
 SMTP_REPLY = re.compile(r"(?<![\d.])([245]\d\d)(?=[ -]|$)(?![ -]\d{1,3}\.\d)", re.M)
 _SMTP_REPLY_STRICT = re.compile(
-    r"(?<![\d.#])([245][0-5]\d)(?:[ -]+(?:#?[245]\.\d{1,3}\.\d{1,3})|[ -](?=[A-Za-z<(\[]))"
+    r"(?<![\d.#])([245][0-5]\d)(?:[ -]+(?:#?[245]\.\d{1,3}\.\d{1,3})|:?[ -](?=[A-Za-z<(\[]))"
 )
 
 _MAILER_DAEMON = re.compile(

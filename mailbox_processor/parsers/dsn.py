@@ -154,8 +154,12 @@ class DSN:
         self._notice_command = find_command(notice)
         for text in texts:
             per_message, blocks = parse_fields(text)
+            declared = len(re.findall(r"^final-recipient[ \t]*:", text, re.M | re.I))
             if not blocks:
                 mail._problem("delivery-status part without a readable recipient block")
+            elif declared > len(blocks):
+                mail._problem(f"delivery-status: {declared - len(blocks)} recipient block(s) "
+                              "without a valid address were skipped")
             # Thousands of recipients: read the DSN fields only (bounded work).
             self._use_notice = len(blocks) <= 200
             reporting = _mta(per_message.get("reporting-mta"))
