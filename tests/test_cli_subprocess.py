@@ -85,3 +85,19 @@ def test_errors_are_one_line_with_a_status(args: tuple[str, ...], code: int, std
     assert result.returncode == code
     assert stderr in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_two_writers_at_once(tmp_path: Path) -> None:
+    db = tmp_path / "x.db"
+    assert mp("db", "schema", "--db", str(db)).returncode == 0
+    corpus = ROOT.parent / "shared" / "corpus" / "emails"
+    second = str(corpus) if corpus.is_dir() else str(MAILDIR)
+    env = {k: v for k, v in os.environ.items() if k != "MAILBOX_PROCESSOR_DB"}
+    procs = [subprocess.Popen([*entry_point(), "scan", src, "--db", str(db), "--batch-size",
+                               "5", "-q"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+             for src in (str(MAILDIR), second)]
+    results = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], results
+    expected = 20 + (len(list(corpus.glob("*.eml"))) if corpus.is_dir() else 0)
+    assert sql(db, "SELECT count(*) FROM messages;") == f"{expected}\n"
