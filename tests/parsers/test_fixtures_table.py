@@ -251,3 +251,52 @@ def test_line_endings_do_not_matter(case: Case) -> None:
     lf = raw.replace(b"\r\n", b"\n")
     crlf = lf.replace(b"\n", b"\r\n")
     assert _summary(parse_message(crlf)) == _summary(parse_message(lf))
+
+
+#: (label, recipient) -> words of the remote server the diagnostic must carry
+DIAGNOSTIC_WORDS = {
+    ("postfix-userunknown", "alice.nobody@example.com"): "User unknown in virtual mailbox table",
+    ("postfix-mailboxfull", "bob.full@example.net"): "Mailbox full: user is over quota",
+    ("postfix-mailboxfull-expired", "carol@example.net"): "Mailbox full, try again later",
+    ("exim-userunknown", "dave@example.com"): "User unknown in local recipient table",
+    ("exim-hostunknown", "erin@nonexistent-domain.example.net"): "Unrouteable address",
+    ("sendmail-hasmoved", "frank@example.com"): "User has moved",
+    ("qmail-userunknown", "grace@example.com"): "no mailbox here by that name",
+    ("office365-userunknown", "heidi.old@example.com"): "RESOLVER.ADR.RecipientNotFound",
+    ("gmail-userunknown", "ivy.gone@example.com"): "tried to reach does not exist",
+    ("yahoo-suspend", "judith@example.net"): "This mailbox is disabled",
+    ("postfix-spamhaus-blocked", "ivan@example.net"): "blocked using Spamhaus",
+    ("postfix-greylisted-expired", "judy@example.org"): "Greylisted",
+    ("postfix-ratelimited", "kim.lee@example.com"): "rate limited",
+    ("postfix-hostunknown", "mallory@no-such-host.example.com"): "Host or domain name not found",
+    ("sendmail-three-recipients", "victor@example.com"): "User unknown",
+    ("sendmail-three-recipients", "walter@example.net"): "Mailbox full",
+}
+
+#: the bounce's own boilerplate, which is not what the remote server said
+BOILERPLATE = (
+    "This message was created automatically",
+    "A message that you sent could not be delivered",
+    "This is the qmail-send program",
+    "I'm afraid I wasn't able",
+    "Below this line is a copy",
+    "This is a copy of the message",
+    "I'm sorry to have to inform you",
+)
+
+DIAGNOSTIC_CASES = [(c, r, w) for c in CASES for (lb, r), w in DIAGNOSTIC_WORDS.items()
+                    if lb == c.label]
+
+
+@pytest.mark.parametrize(
+    ("case", "recipient", "words"), DIAGNOSTIC_CASES,
+    ids=[f"{c.label}-{r.split('@')[0]}" for c, r, _ in DIAGNOSTIC_CASES],
+)
+def test_diagnostic_is_the_servers_words(case: Case, recipient: str, words: str) -> None:
+    report = _parse(case)
+    diagnostics = [v.finding.diagnostic or "" for v in report.verdicts
+                   if v.finding.recipient == recipient]
+    assert len(diagnostics) == 1
+    flat = " ".join(diagnostics[0].split())
+    assert words in flat
+    assert [b for b in BOILERPLATE if b in flat] == []
