@@ -119,7 +119,9 @@ def test_default_config_locations(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
         ({**BASE, "batch_size": 0}, "batch_size must be at least 1"),
         ({**BASE, "auth": "xoauth2"}, "needs oauth2_token_command"),
         ({**BASE, "cafile": "/nonexistent/ca.pem"}, "CA file /nonexistent/ca.pem not found"),
-        ({**BASE, "insecure": "maybe"}, "insecure must be"),
+        ({**BASE, "insecure": "maybe"}, "insecure must be true or false"),
+        ({**BASE, "after": "move:INBOX"}, "after files messages into 'INBOX', the folder being"),
+        ({**BASE, "folder": "Q", "quarantine_folder": "Q"}, "quarantine_folder files messages"),
     ],
 )
 def test_invalid_settings(values: dict[str, object], message: str) -> None:
