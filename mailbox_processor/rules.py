@@ -198,6 +198,18 @@ RULES: tuple[Rule, ...] = (
         r"procmail:", r"maildrop:", r"command died with status", r"pipe to \|", r"x-unix;",
         r"\(reason: \d+\)",
     ), note="local delivery agents failing (procmail, maildrop, pipes): Postfix/Sendmail"),
+    Rule("requireptr-text", "requireptr", text=_any(
+        r"\bptr\b", r"reverse (?:dns|lookup|name)", r"rdns", r"cannot find your hostname",
+        r"cannot resolve your address", r"(?:client|ip) (?:host )?name lookup failed",
+        r"no dns (?:a|ptr)", r"hostname (?:does not|doesn't) (?:resolve|match)",
+        r"does not have a (?:valid )?(?:reverse|hostname)", r"unresolvable (?:client|address)",
+        r"fix reverse dns", r"custom reverse dns", r"dns ptr resource record",
+        r"ip name lookup failed", r"reverse (?:path|hostname)",
+        r"forward.confirmed", r"fcrdns", r"mismatches client ip", r"invalid rdns",
+        r"ip name lookup failed",
+    ), note="Postfix reject_unknown_client_hostname, Gmail/Yahoo/AOL PTR requirements"),
+    Rule("requireptr-status", "requireptr", status=r"[45]\.7\.25",
+         note="RFC 7372 X.7.25 reverse DNS validation failed"),
     Rule("rejected-mailfrom", "rejected", command="MAIL",
          note="refused at MAIL FROM: the sender, not the recipient (Exim/Postfix transcripts)"),
     Rule("networkerror-dns", "networkerror", text=_any(
@@ -230,17 +242,6 @@ RULES: tuple[Rule, ...] = (
     ), note="per-recipient filters: AOL, Facebook, AT&T, Exchange NotAuthorized, Willcom"),
     Rule("filtered-status", "filtered", status=r"5\.2\.[014]|5\.1\.4|4\.2\.4",
          note="RFC 3463 X.2.1 mailbox disabled / X.2.0 other mailbox status"),
-    Rule("requireptr-text", "requireptr", text=_any(
-        r"\bptr\b", r"reverse (?:dns|lookup|name)", r"rdns", r"cannot find your hostname",
-        r"cannot resolve your address", r"(?:client|ip) (?:host )?name lookup failed",
-        r"no dns (?:a|ptr)", r"hostname (?:does not|doesn't) (?:resolve|match)",
-        r"does not have a (?:valid )?(?:reverse|hostname)", r"unresolvable (?:client|address)",
-        r"fix reverse dns", r"custom reverse dns", r"dns ptr resource record",
-        r"ip name lookup failed", r"reverse (?:path|hostname)",
-        r"forward.confirmed", r"fcrdns",
-    ), note="Postfix reject_unknown_client_hostname, Gmail/Yahoo/AOL PTR requirements"),
-    Rule("requireptr-status", "requireptr", status=r"[45]\.7\.25",
-         note="RFC 7372 X.7.25 reverse DNS validation failed"),
     Rule("notcompliantrfc-text", "notcompliantrfc", text=_any(
         r"rfc ?5322", r"rfc ?2822", r"rfc ?822", r"not (?:rfc|standards?)[- ]compliant",
         r"multiple (?:from|to|subject|date|message-id) headers?",
@@ -274,7 +275,10 @@ RULES: tuple[Rule, ...] = (
         r"delivery not authorized, message refused", r"emetteur invalide",
         r"rule imposed mailbox access for", r"sender rejected",
         r"denied by secumail valid-address-filter", r"is not a registered gateway user",
-        r"\[bouncedeny\]", r"backscatter",
+        r"\[bouncedeny\]", r"backscatter", r"sender was rejected",
+        r"recipient addresses rejected ?: access denied",
+        r"permission to post", r"groups\.google\.com/support",
+        r"グループにメッセージを投稿する権限", r"customfromdenied",
     ), note="MAIL FROM-stage rejections: Exim sender verify, Postfix/MailMarshal/McAfee"),
     Rule("hostunknown-status", "hostunknown", status=r"5\.1\.2|5\.4\.4",
          note="RFC 3463 X.1.2 bad destination system address / X.4.4 unable to route"),
@@ -356,6 +360,14 @@ RULES: tuple[Rule, ...] = (
         r"you don'?t authenticate", r"must (?:be )?authenticat",
         r"certificate", r"security (?:policy|reasons|check)",
     ), note="SMTP AUTH/TLS requirements: Postfix, SendGrid, Amazon SES"),
+    Rule("expired-queue", "expired", text=_any(
+        r"in the queue too long", r"still undelivered after", r"will be retried for",
+        r"will keep trying", r"message expired", r"delivery time expired",
+        r"unable to deliver in \d+ minutes", r"delivery failed \d+ attempts",
+        r"connection timed out", r"did not accept our requests to connect",
+        r"host not reachable", r"retry timeout exceeded", r"could not be delivered for",
+        r"timed out while", r"no answer from host",
+    ), note="queue lifetime ran out: Postfix/Exim/Sendmail warnings, Gmail, Exchange 5.4.316"),
     Rule("systemerror-text", "systemerror", text=_any(
         r"(?:mail|forwarding|routing|aliasing/forwarding) loop", r"loops? back to myself",
         r"loop (?:was )?(?:found|detected)", r"too many hops", r"hop count exceeded",
@@ -372,8 +384,8 @@ RULES: tuple[Rule, ...] = (
         r"unable to resolve route", r"malformed (?:or unexpected )?name server reply",
         r"dns records for the destination computer could not be found",
         r"could not connect", r"connection refused", r"name server", r"dns (?:error|failure|"
-        r"lookup)", r"host not found, try again", r"lost connection", r"connection (?:timed "
-        r"out|closed|lost)", r"unroutable mail domain", r"message (?:probably in a routing "
+        r"lookup)", r"host not found, try again", r"lost connection", r"connection (?:closed|"
+        r"lost)", r"unroutable mail domain", r"message (?:probably in a routing "
         r")?loop", r"message looping", r"maximum forwarding loop count", r"tls (?:handshake|"
         r"negotiation) failed",
     ), note="connect/DNS failures: Sendmail, Postfix, Exchange 4.4.x"),

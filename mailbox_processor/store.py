@@ -406,24 +406,42 @@ def transaction(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
 
     Taking the write lock up front makes a second writer (a ``scan`` during a
     ``poll``) wait for the busy timeout instead of failing on a lock upgrade. Inside
-    an open transaction this is a savepoint.
+    an open transaction this is a savepoint. A failing write (disk full, locked past
+    the busy timeout) rolls everything back and raises :class:`StoreError`.
     """
     if db.conn.in_transaction:
         with db.atomic():
             yield db
         return
-    db.conn.execute("BEGIN IMMEDIATE")
+    try:
+        db.conn.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError as exc:
+        raise StoreError(_write_failed(db, exc)) from exc
     try:
         yield db
-    except BaseException:
+    except BaseException as exc:
         db.rollback()
+        if isinstance(exc, sqlite3.OperationalError):
+            raise StoreError(_write_failed(db, exc)) from exc
         raise
     else:
         try:
             db.conn.execute("COMMIT")
-        except BaseException:
+        except BaseException as exc:
             db.rollback()
+            if isinstance(exc, sqlite3.OperationalError):
+                raise StoreError(_write_failed(db, exc)) from exc
             raise
+
+
+def _write_failed(db: sqlite_utils.Database, exc: Exception) -> str:
+    name = "the database"
+    with contextlib.suppress(Exception):
+        name = db.conn.execute("PRAGMA database_list").fetchone()[2] or "the database"
+    return (
+        f"cannot write to {name} ({exc}): nothing from this run was half-written; check "
+        "disk space, permissions and that no other process holds the database"
+    )
 
 
 # -- checkpoints -----------------------------------------------------------------------

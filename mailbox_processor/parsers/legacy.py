@@ -154,7 +154,9 @@ class Legacy:
                 found.append(addr)
         findings = []
         for addr in found:
-            diag = diagnostic_near(text, addr) or diagnostic_near(notice, addr)
+            # Context from the notice itself; the returned message's headers would
+            # only mislead (the address is in its To: line).
+            diag = diagnostic_near(text, addr) or _unfold(text[:600])
             if not diag or not _STRONG.search(diag):
                 # The address stands apart from the reason (Gmail, Domino, Exchange):
                 # add the error paragraphs that name no other failed address.
@@ -214,6 +216,10 @@ class Legacy:
 
 _ERRORISH = re.compile(r"\b[45]\d\d\b|\b[45]\.\d{1,3}\.\d{1,3}\b|error|unknown|fail|reject|"
                        r"denied|full|quota|invalid|not exist|no such", re.I)
+
+
+def _unfold(text: str) -> str | None:
+    return re.sub(r"\s+", " ", text).strip() or None
 
 
 _STRONG = re.compile(r"\b[45]\d\d\b|\b[45]\.\d{1,3}\.\d{1,3}\b")
