@@ -101,3 +101,15 @@ def test_two_writers_at_once(tmp_path: Path) -> None:
     assert [p.returncode for p in procs] == [0, 0], results
     expected = 20 + (len(list(corpus.glob("*.eml"))) if corpus.is_dir() else 0)
     assert sql(db, "SELECT count(*) FROM messages;") == f"{expected}\n"
+
+
+def test_check_100k_addresses_on_stdin(tmp_path: Path) -> None:
+    import time
+
+    db = tmp_path / "x.db"
+    assert mp("suppress", "hit@example.com", "--db", str(db)).returncode == 0
+    lines = "".join(f"user{i}@example.com\n" for i in range(100_000)) + "HIT@example.com\n"
+    start = time.perf_counter()
+    result = mp("check", "-", "--db", str(db), input=lines)
+    assert time.perf_counter() - start < 15
+    assert (result.returncode, result.stdout) == (1, "hit@example.com\n")

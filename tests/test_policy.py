@@ -181,3 +181,51 @@ def test_bad_policy_values_are_rejected(db: sqlite_utils.Database) -> None:
     db.execute("UPDATE policy SET action = 'bogus' WHERE reason = 'expired'")
     with pytest.raises(StoreError, match="reason 'expired' has unknown action 'bogus'"):
         policy.load_policy(db)
+
+
+def test_reclassify_recovers_a_quarantined_message(
+    db: sqlite_utils.Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def crash(raw: bytes) -> Report:
+        raise RuntimeError("parser bug")
+
+    monkeypatch.setattr(pipeline, "parse_message", crash)
+    out = ingest_batch(db, [RawMessage(source="x.eml", raw=b"X")], now=NOW)[0]
+    assert out.status == "quarantined"
+    monkeypatch.setattr(pipeline, "parse_message",
+                        lambda raw: report("x@example.com", "hard", "userunknown", "2025-06-01"))
+    summary = reclassify(db, now=NOW)
+    assert summary.changed_messages == 1
+    assert db.execute("SELECT outcome, error FROM messages").fetchone() == ("parsed", None)
+    assert store.get_suppression(db, "x@example.com")["state"] == "active"  # type: ignore[index]
+
+
+def test_soft_suppression_expires(
+    db: sqlite_utils.Database, fake_parse: dict[bytes, Report]
+) -> None:
+    for i in range(3):
+        feed(db, fake_parse, f"s{i}".encode(),
+             report("full@example.com", "soft", "mailboxfull", f"2025-06-2{i}"))
+    assert [r["address"] for r in store.check_addresses(db, ["full@example.com"], now=NOW)] == [
+        "full@example.com"]
+    later = "2025-08-01 00:00:00"
+    assert list(store.check_addresses(db, ["full@example.com"], now=later)) == []
+    feed(db, fake_parse, b"other", report("z@example.com", "soft", "mailboxfull", "2025-07-30"),
+         now=later)  # any write first marks due suppressions as expired
+    sup = store.get_suppression(db, "full@example.com")
+    assert sup is not None and sup["state"] == "expired"
+    assert store.address_history(db, "full@example.com")[-1]["event"] == "expired"
+
+
+def test_describe_address_advice(
+    db: sqlite_utils.Database, fake_parse: dict[bytes, Report]
+) -> None:
+    feed(db, fake_parse, b"a", report("me@example.com", "soft", "authfailure", "2025-06-01"))
+    feed(db, fake_parse, b"b", report("s@example.com", "soft", "mailboxfull", "2025-06-01"))
+    feed(db, fake_parse, b"c", report("h@example.com", "hard", "userunknown", "2025-06-01"))
+    sender = policy.describe_address(db, "me@example.com")
+    assert (sender["state"], sender["action"]) == ("not suppressed", policy.ADVICE["sender_side"])
+    assert policy.describe_address(db, "s@example.com")["action"] == policy.ADVICE["ok"]
+    hard = policy.describe_address(db, "H@Example.com")
+    assert (hard["state"], hard["action"]) == ("active", policy.ADVICE["hard"])
+    assert [e["reason"] for e in hard["events"]] == ["userunknown"]

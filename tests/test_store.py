@@ -231,7 +231,8 @@ def test_batch_is_one_transaction(
         real(d, rows)
 
     monkeypatch.setattr(store, "insert_bounces", failing)
-    with pytest.raises(sqlite3.OperationalError):
+    with pytest.raises(StoreError, match=r"^cannot write to the database \(disk I/O error\): "
+                       "nothing from this run was half-written"):
         ingest_batch(db, [raw(b"A"), raw(b"B")], checkpoint=("imap://u@h", "INBOX", 1, 2))
     assert store.table_counts(db) == {"messages": 0, "bounces": 0, "suppressions": 0,
                                       "suppression_history": 0, "raw_messages": 0}
