@@ -143,6 +143,69 @@ def test_garbage_fields_give_no_bogus_recipients() -> None:
     assert recipients <= {"nina@example.com", None}
 
 
+# -- pathological shapes, built in memory -------------------------------------
+
+_POSTFIX = MAILDIR / "cur" / "1700000101.M101P4101.mx.example.org:2,S"
+_POSTFIX_RCPT = ("alice.nobody@example.com", "hard", "userunknown")
+
+
+def _nest_rfc822(depth: int) -> bytes:
+    head = "".join(
+        f"From: fwd{i}@example.org\nSubject: Fwd: {i}\nContent-Type: message/rfc822\n\n"
+        for i in range(depth)
+    )
+    return (head + "From: z@example.org\nSubject: bottom\n\nbottom\n").encode()
+
+
+def _nest_multipart(depth: int) -> bytes:
+    out = ["From: deep@example.org\nSubject: deep\n"]
+    out += [f'Content-Type: multipart/mixed; boundary="b{i}"\n\n--b{i}\n' for i in range(depth)]
+    out.append("Content-Type: text/plain\n\nbottom\n")
+    out += [f"--b{i}--\n" for i in reversed(range(depth))]
+    return "".join(out).encode()
+
+
+def _shapes() -> dict[str, tuple[bytes, tuple[str, str, str] | None]]:
+    base = _POSTFIX.read_bytes()
+    many = b"--b\nContent-Type: text/plain\n\nhi\n" * 20_000
+    return {
+        "rfc822-nested-5000": (_nest_rfc822(5000), None),
+        "multipart-nested-5000": (_nest_multipart(5000), None),
+        "header-line-2mb": (b"X-Long: " + b"a" * 2_000_000 + b"\n" + base, _POSTFIX_RCPT),
+        "body-line-5mb": (
+            base.replace(b"This is our monthly letter.", b"x" * 5_000_000), _POSTFIX_RCPT
+        ),
+        "diagnostic-1mb": (
+            base.replace(b"virtual mailbox table", b"table " + b"y " * 500_000), _POSTFIX_RCPT
+        ),
+        "parts-20000": (
+            b"From: a@example.org\nSubject: s\nContent-Type: multipart/mixed; boundary=b\n\n"
+            + many + b"--b--\n",
+            None,
+        ),
+        "no-newline-3mb": (b"Subject: " + b"z" * 3_000_000, None),
+        "cr-line-endings": (base.replace(b"\n", b"\r"), None),
+        "legacy-lines-50000": (
+            b"From: MAILER-DAEMON@example.org\nSubject: Undelivered Mail Returned to Sender\n\n"
+            + b"<u@example.com>: user unknown\n" * 50_000,
+            None,
+        ),
+    }
+
+
+SHAPES = sorted(_shapes())
+
+
+@pytest.mark.parametrize("name", SHAPES)
+def test_pathological_shapes(name: str) -> None:
+    raw, expected = _shapes()[name]
+    report, _ = parse_bounded(raw, SMALL_LIMIT)
+    check_shape(report)
+    if expected is not None:
+        found = [(v.recipient, v.classification.value, v.reason) for v in report.verdicts]
+        assert expected in found
+
+
 # -- large inputs, built at test time ----------------------------------------
 
 
