@@ -102,3 +102,48 @@ def test_readme_lists_every_fixture() -> None:
     files = ALL_MAIL_FILES + [MALFORMED / "make_large.py"]
     missing = [_rel(p) for p in files if p.name not in readme]
     assert missing == []
+
+
+def _header_block(raw: bytes) -> bytes:
+    return raw.split(b"\n\n", 1)[0]
+
+
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+#: each malformed file still has the flaw it is named for (guards against "tidying")
+MALFORMED_FLAWS = {
+    "empty.eml": lambda raw: raw == b"",
+    "binary-junk.eml": lambda raw: len(raw) == 4096 and not _is_utf8(raw),
+    "truncated-mime.eml": lambda raw: b"boundary=" in raw
+    and b"--4SW1.trunc/mail.example.org--" not in raw,
+    "missing-boundary.eml": lambda raw: b"multipart/report" in raw
+    and b"boundary=" not in _header_block(raw),
+    "broken-boundary.eml": lambda raw: b'boundary="=_part_A_1700040005"' in raw
+    and b"--=_part_A_1700040005" not in raw,
+    "unknown-charset.eml": lambda raw: raw.count(b"x-no-such") >= 2,
+    "lying-charset.eml": lambda raw: b'charset="utf-8"' in raw and not _is_utf8(raw),
+    "raw-8bit-headers.eml": lambda raw: any(b > 127 for b in _header_block(raw)),
+    "nested-200.eml": lambda raw: raw.count(b"Content-Type: message/rfc822") == 200,
+    "headers-only.eml": lambda raw: b"\n\n" not in raw and b"multipart/report" in raw,
+    "garbage-dsn-fields.eml": lambda raw: b"\x00" in raw and b"Status: 9.99.999x" in raw,
+    "bad-base64.eml": lambda raw: b"Content-Transfer-Encoding: base64" in raw
+    and b"!!!!" in raw,
+}
+
+
+def test_every_malformed_file_has_a_flaw_check() -> None:
+    assert set(MALFORMED_FLAWS) == {p.name for p in MALFORMED.glob("*.eml")}
+
+
+@pytest.mark.parametrize("name", sorted(MALFORMED_FLAWS))
+def test_malformed_file_keeps_its_flaw(name: str) -> None:
+    raw = (MALFORMED / name).read_bytes()
+    assert MALFORMED_FLAWS[name](raw)
+    # the standard library copes with every one of them: a crash is the engine's own
+    email.message_from_bytes(raw, policy=email.policy.compat32)
