@@ -356,13 +356,16 @@ def poll(ctx: click.Context, config_path: str | None, mailboxes: tuple[str, ...]
 
     _setup_logging(verbose, quiet)
     configs = _load_imap_configs(ctx, config_path, mailboxes)
-    db = open_db(db_path)
+    db = None
     status = poller.EXIT_OK
     for cfg in configs:
         bar = _BacklogBar(cfg.name, cfg.batch_size, enabled=not quiet and sys.stderr.isatty())
         with poller.StopFlag().installed() as stop:
             try:
-                result = poller.poll(db, cfg, stop=stop, on_start=bar.start, on_batch=bar.step)
+                with poller.mailbox_lock(cfg):
+                    db = db or open_db(db_path)
+                    result = poller.poll(db, cfg, stop=stop, on_start=bar.start,
+                                         on_batch=bar.step, locked=True)
             except MailboxProcessorError as exc:
                 if ctx.find_root().params.get("debug"):
                     raise
@@ -413,10 +416,10 @@ def watch(ctx: click.Context, config_path: str | None, mailboxes: tuple[str, ...
             f"watch follows one mailbox, the config has {len(configs)}: pick one with "
             "--mailbox NAME (run one watch per mailbox)"
         )
-    db = open_db(db_path)
     with poller.StopFlag().installed() as stop:
         try:
-            result = poller.watch(db, configs[0], stop=stop)
+            with poller.mailbox_lock(configs[0]):
+                result = poller.watch(open_db(db_path), configs[0], stop=stop, locked=True)
         except MailboxProcessorError as exc:
             if ctx.find_root().params.get("debug"):
                 raise

@@ -406,9 +406,15 @@ def poll(
     client_factory: ClientFactory | None = None,
     on_start: Callable[[int], None] | None = None,
     on_batch: Callable[[BatchProgress], None] | None = None,
+    locked: bool = False,
 ) -> PollResult:
-    """One pass over one mailbox: lock, connect, :func:`poll_folder`, log out."""
-    with mailbox_lock(cfg), ImapSource(cfg, client_factory=client_factory) as source:
+    """One pass over one mailbox: lock, connect, :func:`poll_folder`, log out.
+
+    ``locked=True`` means the caller already holds :func:`mailbox_lock` (the CLI takes
+    it before opening the database, so a second run never even touches the file).
+    """
+    lock = contextlib.nullcontext() if locked else mailbox_lock(cfg)
+    with lock, ImapSource(cfg, client_factory=client_factory) as source:
         return poll_folder(db, cfg, source, stop=stop, on_start=on_start, on_batch=on_batch)
 
 
@@ -441,16 +447,17 @@ def watch(
     on_pass: Callable[[PollResult], None] | None = None,
     backoff_base: float = BACKOFF_BASE,
     backoff_max: float = BACKOFF_MAX,
+    locked: bool = False,
 ) -> PollResult:
     """Poll ``cfg`` until ``stop()``: IDLE where advertised, else every ``cfg.interval`` s.
 
     A dropped connection or an unreachable server (a restart, say) is retried with
     exponential backoff and jitter; login and TLS failures are not, they end the watch.
-    Returns the totals of every pass.
+    Returns the totals of every pass. ``locked`` as for :func:`poll`.
     """
     total = PollResult(mailbox=cfg.identity, folder=cfg.folder)
     attempt = 0
-    with mailbox_lock(cfg):
+    with contextlib.nullcontext() if locked else mailbox_lock(cfg):
         while not stop():
             try:
                 with ImapSource(cfg, client_factory=client_factory) as source:
