@@ -689,6 +689,8 @@ def stats(db_path: str | None, since: str, fmt: str | None) -> None:
     groups: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
         groups.setdefault(row["group"], []).append(row)
+    if "classification" not in groups and "sender_side" not in groups:
+        out.write(f"no events since {since} (try --since all)\n\n")
     titles = {"sender_side": "sender_side (problems of the sending side, per receiving domain)"}
     for name, group_rows in groups.items():
         out.write(f"{titles.get(name, name)}:\n")

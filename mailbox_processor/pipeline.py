@@ -359,7 +359,8 @@ def reclassify(db: sqlite_utils.Database, *, now: str | None = None) -> Reclassi
     with store.transaction(db):
         summary.events_before = store.table_counts(db)["bounces"]
         summary.suppressions_before = sum(1 for _ in store.export_suppressions(db))
-        for sha, raw, msg in list(store.iter_raw_messages(db)):
+        for sha in store.raw_message_ids(db):
+            raw, msg = store.get_raw_message(db, sha)
             summary.messages += 1
             report, error = _safe_parse(raw)
             old = sorted(

@@ -551,6 +551,32 @@ def iter_raw_messages(db: sqlite_utils.Database) -> Iterator[tuple[str, bytes, d
         yield row["sha256"], zlib.decompress(data), row
 
 
+def raw_message_ids(db: sqlite_utils.Database) -> list[str]:
+    """Return the sha256 of every stored raw message, oldest first."""
+    return [
+        r[0]
+        for r in db.execute(
+            "SELECT r.sha256 FROM raw_messages r JOIN messages m ON m.sha256 = r.sha256 "
+            "ORDER BY m.processed_at, m.sha256"
+        ).fetchall()
+    ]
+
+
+def get_raw_message(db: sqlite_utils.Database, sha256: str) -> tuple[bytes, dict[str, Any]]:
+    """Return the raw bytes and the ``messages`` row of one stored message."""
+    rows = list(
+        db.query(
+            "SELECT m.*, r.raw_zlib FROM raw_messages r JOIN messages m ON m.sha256 = r.sha256 "
+            "WHERE r.sha256 = ?",
+            [sha256],
+        )
+    )
+    if not rows:
+        raise StoreError(f"no stored raw message {sha256}: it was pruned or purged")
+    row = rows[0]
+    return zlib.decompress(row.pop("raw_zlib")), row
+
+
 def prune_raw(db: sqlite_utils.Database, retention_days: int, now: str | None = None) -> int:
     """Drop stored raw messages older than ``retention_days``; return how many."""
     cutoff = shift(now or now_utc(), -retention_days)

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 import sqlite_utils
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mailbox_processor import pipeline, store
 from mailbox_processor.errors import StoreError
@@ -335,3 +337,45 @@ def test_ensure_db_shape_is_idempotent(db: sqlite_utils.Database) -> None:
     assert store.schema_sql(db) == before
 
 
+
+
+# -- properties ---------------------------------------------------------------------------
+
+_SPECS: dict[bytes, Report] = {
+    b"h": make_report(("h@example.com", "hard", "userunknown")),
+    b"s1": make_report(("s@example.com", "soft", "mailboxfull"),
+                       date="Mon, 2 Jun 2025 10:00:00 +0000"),
+    b"s2": make_report(("s@example.com", "soft", "mailboxfull"),
+                       date="Tue, 3 Jun 2025 10:00:00 +0000"),
+    b"s3": make_report(("s@example.com", "soft", "mailboxfull"),
+                       date="Wed, 4 Jun 2025 10:00:00 +0000"),
+    b"a": make_report(("a@example.com", "soft", "authfailure")),
+    b"n": make_report(),
+}
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.sampled_from(sorted(_SPECS)), min_size=1, max_size=12),
+       st.integers(min_value=1, max_value=5))
+def test_any_order_and_repetition_gives_the_same_database(keys: list[bytes], size: int) -> None:
+    """Dedupe + recompute-from-events: final state depends only on the set of messages."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(pipeline, "parse_message", lambda raw: _SPECS[raw])
+        results = []
+        for order in (keys, list(reversed(keys)), sorted(set(keys))):
+            db = store.open_db(":memory:")
+            for i in range(0, len(order), size):
+                ingest_batch(db, [raw(k) for k in order[i:i + size]],
+                             now="2025-06-10 00:00:00")
+            results.append((
+                store.table_counts(db)["bounces"],
+                sorted(tuple(r.values()) for r in db.query(
+                    "SELECT address, state, hard_count, soft_count, expires_at "
+                    "FROM suppressions")),
+            ))
+            db.close()
+    assert results[0] == results[1] == results[2]
+    suppressed = {r[0] for r in results[0][1]}
+    assert ("h@example.com" in suppressed) == (b"h" in keys)
+    assert ("s@example.com" in suppressed) == ({b"s1", b"s2", b"s3"} <= set(keys))
+    assert "a@example.com" not in suppressed
