@@ -71,7 +71,13 @@ def classify(finding: Finding) -> Verdict:
             or status.startswith("2.")):
         return Verdict(finding, Classification.DELIVERED, "delivered", "action-delivered")
     text = (finding.diagnostic or "").lower()
-    rule = match_rule(text, status, finding.smtp_code or "", finding.smtp_command or "")
+    code, command = finding.smtp_code or "", finding.smtp_command or ""
+    rule = match_rule(text, status, code, command)
+    if (rule is None or rule.fallback) and finding.context:
+        # The diagnostic names no cause (only a status or code matched): read more.
+        wider = match_rule(text + " " + finding.context.lower(), status, code, command)
+        if wider is not None and not wider.fallback:
+            rule = wider
     if rule is not None:
         reason, rule_id = rule.reason, rule.id
     elif finding.action == "delayed":

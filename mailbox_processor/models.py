@@ -83,6 +83,9 @@ class Finding:
     date: str | None = None
     kind: str | None = None
     reason: str | None = None
+    #: More of the notice around the recipient: read by the classifier only when the
+    #: diagnostic itself names no cause. Not stored.
+    context: str | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -138,6 +141,7 @@ class Report:
         orig = dataclasses.asdict(self.original)
         for v in self.verdicts:
             row: dict[str, Any] = dataclasses.asdict(v.finding)
+            row.pop("context", None)
             row.update(
                 classification=v.classification.value,
                 reason=v.reason,

@@ -171,7 +171,9 @@ def _safe_parse(raw: bytes) -> tuple[Report | None, str | None]:
 def _mailbox_of(raw: RawMessage) -> str | None:
     if raw.folder is None:
         return None
-    return raw.source.rsplit("/", 1)[0] if raw.source.startswith("imap://") else raw.source
+    if raw.source.startswith("imap://"):
+        return "imap://" + raw.source[len("imap://"):].split("/", 1)[0]
+    return raw.source
 
 
 def bounce_rows(

@@ -41,6 +41,8 @@ class Rule:
         ``DATA``, ...; the empty string when the bounce does not say).
     :ivar unless: regex that must *not* be found in the diagnostic (a status code
         that the server's words contradict).
+    :ivar fallback: a last-resort rule (status class, bare reply code): the
+        classifier may look at wider context before settling for it.
     :ivar note: where the pattern comes from (MTA, provider, RFC).
     """
 
@@ -51,6 +53,7 @@ class Rule:
     code: str | None = None
     command: str | None = None
     unless: str | None = None
+    fallback: bool = False
     note: str = ""
     text_re: re.Pattern[str] | None = field(default=None, compare=False, repr=False)
     status_re: re.Pattern[str] | None = field(default=None, compare=False, repr=False)
@@ -429,21 +432,21 @@ RULES: tuple[Rule, ...] = (
          note="messages parked by the receiver"),
     # -- 3. fallbacks on the status alone ----------------------------------------------
     Rule("expired-status", "expired", status=r"[45]\.4\.7|4\.4\.1",
-         note="RFC 3463 X.4.7 delivery time expired"),
+         fallback=True, note="RFC 3463 X.4.7 delivery time expired"),
     Rule("networkerror-status", "networkerror", status=r"[45]\.4\.[0-6]",
-         note="RFC 3463 X.4.x network and routing status"),
+         fallback=True, note="RFC 3463 X.4.x network and routing status"),
     Rule("systemerror-status", "systemerror", status=r"[45]\.3\.[0-9]|[45]\.5\.[0-9]|"
-         r"[45]\.1\.[789]", note="RFC 3463 X.3.x mail system, X.5.x protocol status"),
+         r"[45]\.1\.[789]", fallback=True, note="RFC 3463 X.3.x mail system, X.5.x protocol status"),
     Rule("contenterror-status", "contenterror", status=r"[45]\.6\.\d+",
-         note="RFC 3463 X.6.x media errors"),
+         fallback=True, note="RFC 3463 X.6.x media errors"),
     Rule("securityerror-status", "securityerror", status=r"[45]\.7\.\d+",
-         note="RFC 3463 X.7.x security or policy status"),
+         fallback=True, note="RFC 3463 X.7.x security or policy status"),
     Rule("blocked-code", "blocked", code=r"554", text=r"(?:^|\s)554[ -]|connection|helo|ehlo",
-         note="554 at connection time: the client is refused"),
+         fallback=True, note="554 at connection time: the client is refused"),
     Rule("syntaxerror-code", "syntaxerror", code=r"50[0-4]",
-         note="RFC 5321 500-504 syntax and sequence errors"),
+         fallback=True, note="RFC 5321 500-504 syntax and sequence errors"),
     Rule("userunknown-code", "userunknown", code=r"55[03]", text=r"recipient|rcpt|user|mailbox",
-         note="550/553 naming the recipient with no clearer cause"),
+         fallback=True, note="550/553 naming the recipient with no clearer cause"),
 )
 
 #: Reasons kept as-is from the format itself (ARF, auto-replies, delivery reports).

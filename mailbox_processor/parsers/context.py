@@ -9,7 +9,8 @@ from mailbox_processor.text import ADDRESS
 _DIAG_HINT = re.compile(
     r"\b[245]\d\d\b|\b[245]\.\d{1,3}\.\d{1,3}\b|unknown|not exist|no such|invalid|full|quota|"
     r"reject|denied|refused|block|spam|unavailable|disabled|suspend|error|fail|timeout|"
-    r"timed out|expired|unreachable|not found|too (?:large|big|many)|exceed",
+    r"timed out|expired|unreachable|not found|too (?:large|big|many)|exceed|unrout|"
+    r"not recognized|no mailbox|host|domain|loop|relay",
     re.I,
 )
 
@@ -28,6 +29,11 @@ RETURNED_MARKERS = re.compile(
     r")",
     re.I | re.M,
 )
+
+
+def looks_like_diagnostic(text: str) -> bool:
+    """True when ``text`` names a cause (a code, a status or an error word)."""
+    return bool(_DIAG_HINT.search(text))
 
 
 def cut_returned(text: str) -> str:

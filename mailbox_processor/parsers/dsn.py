@@ -191,6 +191,7 @@ class DSN:
             diagnostic=diag or None,
             diagnostic_type=dtype,
             smtp_command=command,
+            context=near if near and near != diag else None,
             remote_mta=_mta(fields.get("remote-mta")),
             reporting_mta=reporting,
             date=fields.get("last-attempt-date") or fields.get("arrival-date"),

@@ -17,7 +17,7 @@ from typing import ClassVar
 
 from mailbox_processor.mime import Mail, header_text
 from mailbox_processor.models import Finding
-from mailbox_processor.parsers.context import cut_returned, diagnostic_near
+from mailbox_processor.parsers.context import cut_returned, diagnostic_near, looks_like_diagnostic
 from mailbox_processor.text import (
     ADDRESS,
     find_command,
@@ -157,13 +157,13 @@ class Legacy:
             # Context from the notice itself; the returned message's headers would
             # only mislead (the address is in its To: line).
             diag = diagnostic_near(text, addr) or _unfold(text[:600])
-            if not diag or not _STRONG.search(diag):
-                # The address stands apart from the reason (Gmail, Domino, Exchange):
-                # add the error paragraphs that name no other failed address.
-                others = [a for a in found if a != addr]
-                extra = _error_paragraphs(text, exclude=others)
-                if extra and (not diag or extra.lower() not in diag.lower()):
-                    diag = f"{diag} {extra}".strip() if diag else extra
+            # The address often stands apart from the reason (Gmail, Domino, Exchange):
+            # the error paragraphs that name no other failed address are context.
+            others = [a for a in found if a != addr]
+            context = _error_paragraphs(text, exclude=others)
+            if not diag or not looks_like_diagnostic(diag):
+                if context and (not diag or context.lower() not in diag.lower()):
+                    diag = f"{diag} {context}".strip() if diag else context
             findings.append(
                 Finding(
                     recipient=addr,
@@ -172,6 +172,7 @@ class Legacy:
                     smtp_code=find_smtp_code(diag or ""),
                     smtp_command=find_command(diag or "") or find_command(text),
                     diagnostic=diag,
+                    context=context,
                 )
             )
         if not findings and _FROM_DAEMON.search(mail.from_addr) and _SUBJECT.search(mail.subject):
