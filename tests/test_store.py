@@ -379,3 +379,13 @@ def test_any_order_and_repetition_gives_the_same_database(keys: list[bytes], siz
     assert ("h@example.com" in suppressed) == (b"h" in keys)
     assert ("s@example.com" in suppressed) == ({b"s1", b"s2", b"s3"} <= set(keys))
     assert "a@example.com" not in suppressed
+
+
+def test_imap_origin_is_recorded(
+    db: sqlite_utils.Database, fake_parse: dict[bytes, Report]
+) -> None:
+    msg = RawMessage(source="imap://bounces@imap.example.org/INBOX/Bounces;UID=42", raw=b"I",
+                     folder="INBOX/Bounces", uid=42, uidvalidity=7)
+    ingest_batch(db, [msg])
+    assert db.execute("SELECT mailbox, folder, uidvalidity, uid FROM messages").fetchone() == (
+        "imap://bounces@imap.example.org", "INBOX/Bounces", 7, 42)
