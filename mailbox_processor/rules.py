@@ -436,7 +436,8 @@ RULES: tuple[Rule, ...] = (
     Rule("networkerror-status", "networkerror", status=r"[45]\.4\.[0-6]",
          fallback=True, note="RFC 3463 X.4.x network and routing status"),
     Rule("systemerror-status", "systemerror", status=r"[45]\.3\.[0-9]|[45]\.5\.[0-9]|"
-         r"[45]\.1\.[789]", fallback=True, note="RFC 3463 X.3.x mail system, X.5.x protocol status"),
+         r"[45]\.1\.[789]", fallback=True,
+         note="RFC 3463 X.3.x mail system, X.5.x protocol status"),
     Rule("contenterror-status", "contenterror", status=r"[45]\.6\.\d+",
          fallback=True, note="RFC 3463 X.6.x media errors"),
     Rule("securityerror-status", "securityerror", status=r"[45]\.7\.\d+",

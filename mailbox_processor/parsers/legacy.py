@@ -161,9 +161,9 @@ class Legacy:
             # the error paragraphs that name no other failed address are context.
             others = [a for a in found if a != addr]
             context = _error_paragraphs(text, exclude=others)
-            if not diag or not looks_like_diagnostic(diag):
-                if context and (not diag or context.lower() not in diag.lower()):
-                    diag = f"{diag} {context}".strip() if diag else context
+            weak = not diag or not looks_like_diagnostic(diag)
+            if weak and context and (not diag or context.lower() not in diag.lower()):
+                diag = f"{diag} {context}".strip() if diag else context
             findings.append(
                 Finding(
                     recipient=addr,
