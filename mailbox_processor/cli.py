@@ -500,8 +500,8 @@ def scan(paths: tuple[str, ...], db_path: str | None, batch_size: int, no_keep_r
     Each message is parsed, its verdicts stored as events in ``bounces`` and the
     suppression policy applied. The same message scanned again changes nothing
     (sha256 of its bytes). Unreadable or unparseable messages are recorded as
-    quarantined, with a warning line each; the exit status is 1 when nothing at all
-    could be read. Ends with a one-line summary.
+    quarantined, with a warning line each; the exit status is 1 when nothing new
+    could be read at all. Ends with a one-line summary.
 
     \b
     Example:
@@ -522,16 +522,20 @@ def scan(paths: tuple[str, ...], db_path: str | None, batch_size: int, no_keep_r
     else:
         summary, quarantined = scan_paths(db, paths, batch_size=batch_size,
                                           keep_raw=not no_keep_raw)
-    if not quiet:
+    nothing_read = summary.quarantined > 0 and summary.new + summary.not_bounce == 0
+    if not quiet and not (nothing_read and len(quarantined) == 1):
         for source, error in quarantined:
             click.echo(f"warning: quarantined {source}: {error}", err=True)
     if as_json:
         render([summary.as_dict()], "json")
     else:
         click.echo(str(summary))
-    if summary.messages and summary.quarantined == summary.messages:
+    if nothing_read and len(quarantined) == 1:
+        source, error = quarantined[0]
+        raise click.ClickException(f"{source}: {error}: nothing could be read (quarantined)")
+    if nothing_read:
         raise click.ClickException(
-            f"nothing could be read: all {summary.messages} messages were quarantined"
+            f"nothing could be read: all {summary.quarantined} new messages were quarantined"
         )
 
 
@@ -623,7 +627,7 @@ def show(address: str, db_path: str | None, fmt: str | None) -> None:
 @click.pass_context
 def check(ctx: click.Context, addresses: tuple[str, ...], db_path: str | None,
           fmt: str | None) -> None:
-    """Print the suppressed ones among ADDRESSES (``-``: one per line on stdin).
+    """Print the suppressed ones among ADDRESSES ('-' reads one per line from stdin).
 
     Exit status: 0 when none is suppressed, 1 when any is, 2 on error, so a sending
     script can branch on it. Lookups are batched: 100,000 addresses take about a

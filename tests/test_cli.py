@@ -136,10 +136,21 @@ def test_scan_quarantines_unreadable_and_fails_when_nothing_read(
     os.symlink(tmp_path / "missing.eml", folder / "dangling.eml")
     code, out, err = run(runner, "scan", str(folder), "--db", str(tmp_db_path))
     assert code == 1
-    assert f"warning: quarantined {folder / 'dangling.eml'}: " in err
-    assert err.endswith("Error: nothing could be read: all 1 messages were quarantined\n")
+    assert err.startswith(f"Error: {folder / 'dangling.eml'}: ")
+    assert err.endswith(": nothing could be read (quarantined)\n")
+    assert err.count("\n") == 1
+    os.symlink(tmp_path / "missing2.eml", folder / "dangling2.eml")
+    code, out, err = run(runner, "scan", str(folder), "--db", str(tmp_db_path))
+    assert code == 1  # the first one is a duplicate now: one new, quarantined
+    assert err.startswith(f"Error: {folder / 'dangling2.eml'}: ")
+    (folder / "three.eml").write_bytes(b"")
+    os.symlink(tmp_path / "missing3.eml", folder / "dangling3.eml")
+    code, out, err = run(runner, "scan", str(folder), "--db", str(tmp_db_path))
+    assert code == 1
+    assert err.count("warning: quarantined ") == 2
+    assert err.endswith("Error: nothing could be read: all 2 new messages were quarantined\n")
     with sqlite3.connect(tmp_db_path) as conn:
-        assert conn.execute("SELECT outcome FROM messages").fetchall() == [("quarantined",)]
+        assert conn.execute("SELECT outcome FROM messages").fetchall() == [("quarantined",)] * 4
 
 
 def test_scan_bad_mail_is_recorded_not_fatal(
