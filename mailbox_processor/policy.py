@@ -428,6 +428,8 @@ def describe_address(db: sqlite_utils.Database, address: str) -> dict[str, Any]:
     elif events and all(e["policy_action"] == Action.SENDER_SIDE.value for e in events
                          if e["type"] in ("hard", "soft")):
         advice = ADVICE["sender_side"]
+    elif any(e["policy_action"] == Action.COUNT.value for e in events):
+        advice = ADVICE["soft"] + " (soft bounces are counted; not suppressed)"
     else:
         advice = ADVICE["ok"]
     return {
