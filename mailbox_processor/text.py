@@ -43,7 +43,11 @@ def normalise_address(addr: str | None) -> str | None:
     m = re.search(r"<([^<>]*@[^<>]*)>", a)
     if m:
         a = m.group(1)
-    a = a.strip().strip("<>\"'()[],;:").rstrip(".").strip()
+    a = a.strip().strip("<>'()[],;:").rstrip(".").strip()
+    if a.count('"') == 1 or (a.startswith('"') and a.endswith('"')):
+        a = a.replace('"', "")
+    if a.startswith("@") and ":" in a:
+        a = a.split(":", 1)[1]  # RFC 5321 source route "@relay:user@host"
     if a.lower().startswith("mailto:"):
         a = a[7:]
     if "@" not in a:
@@ -88,7 +92,7 @@ _COMMAND = re.compile(
     r"\((rcpt|data|mail|helo|ehlo)\)\s*$|"
     r"did not like our (rcpt to|data|mail from)|does not like (recipient)|\[(rcpt)_to\]|"
     r"(recipient) address rejected:|resolver\.adr\.(recipient)|"
-    r"the (recipient) name is not recognized|returned unknown (recipient)",
+    r"the (recipient) name is not recognized|returned unknown (recipient)|smtp:(rcpt) host",
     re.I | re.M,
 )
 

@@ -134,10 +134,8 @@ class Legacy:
         excluded = self._excluded(mail)
 
         found: list[str] = []
-        header_rcpts = mail.msg.get_all("X-Failed-Recipients") or []
-        for value in header_rcpts:
-            for m in ADDRESS.finditer(str(value)):
-                self._add(found, m.group(1), excluded)
+        ids = _message_ids(mail.raw)
+        excluded |= ids
         for n, pattern in enumerate(_RECIPIENT_CONTEXT):
             for m in pattern.finditer(text):
                 # The two strongest forms are trusted even for an address that is also
@@ -148,6 +146,10 @@ class Legacy:
                 break
         if not found:
             for m in ADDRESS.finditer(text):
+                self._add(found, m.group(1), excluded)
+        # Exim's X-Failed-Recipients header names them too.
+        for value in mail.msg.get_all("X-Failed-Recipients") or []:
+            for m in ADDRESS.finditer(str(value)):
                 self._add(found, m.group(1), excluded)
         for addr in _flufl_addresses(mail.msg):
             if addr not in found and addr not in excluded:
@@ -213,6 +215,29 @@ class Legacy:
                 if a:
                     out.add(a)
         return out
+
+
+_MSGID = re.compile(
+    rb"^(?:message-id|in-reply-to|references|x-message-id|content-id|resent-message-id)"
+    rb"[ \t]*:[ \t]*(?:<([^<>\s]+@[^<>\s]+)>)?", re.I | re.M)
+_QUEUE_ID = re.compile(rb"<([^<>\s@]{10,}@[^<>\s]+)>")
+
+
+def _message_ids(raw: bytes) -> set[str]:
+    """Message-IDs anywhere in the message: id@host tokens that are not recipients."""
+    out: set[str] = set()
+    for m in _MSGID.finditer(raw[:1_000_000]):
+        # The field's own line and its folded continuation lines.
+        end = m.end()
+        while True:
+            nl = raw.find(b"\n", end)
+            if nl < 0 or nl + 1 >= len(raw) or raw[nl + 1: nl + 2] not in (b" ", b"\t"):
+                end = nl if nl >= 0 else len(raw)
+                break
+            end = nl + 1
+        for im in _QUEUE_ID.finditer(raw[m.start(): end]):
+            out.add(im.group(1).decode("latin-1").lower())
+    return out
 
 
 _ERRORISH = re.compile(r"\b[45]\d\d\b|\b[45]\.\d{1,3}\.\d{1,3}\b|error|unknown|fail|reject|"
