@@ -129,6 +129,6 @@ def diagnostic_near(text: str, address: str, *, max_lines: int = 8) -> str | Non
 
 
 def _starts_with_address(line: str) -> bool:
-    s = line.lstrip(" \t<\"'")
+    s = re.sub(r"^\s*[245]\d\d[ -]", "", line).lstrip(" \t<\"'")
     m = ADDRESS.match(s)
     return m is not None
