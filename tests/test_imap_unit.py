@@ -386,3 +386,16 @@ def test_watch_reconnects_after_drop(db: Any, monkeypatch: pytest.MonkeyPatch) -
                           stop=lambda: len(passes) >= 2)
     assert len(attempts) == 3  # connect, refused, reconnect
     assert result.counts["new"] == 2 and client.messages == {}
+
+
+def test_idle_is_renewed_before_the_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """IDLE ends (DONE) after IDLE_RENEW_SECONDS (25 min, under RFC 2177's 29) even
+    when the caller asked to wait longer; watch then polls and IDLEs again."""
+    from mailbox_processor.sources import imap
+
+    assert imap.IDLE_RENEW_SECONDS < 29 * 60
+    monkeypatch.setattr(imap, "IDLE_RENEW_SECONDS", 0.05)
+    _, log, _, src = make()
+    with src:
+        assert src.wait_for_changes(3600, lambda: False) is False
+    assert log.count(("idle",)) == 1 and log.count(("idle_done",)) == 1

@@ -212,13 +212,19 @@ def test_untrusted_certificate_refused(dovecot: Dovecot, user: str, tmp_path: Pa
     assert json.loads(res.stdout)["new"] == 2
 
 
-def test_starttls_with_cafile(dovecot: Dovecot, user: str, tmp_path: Path) -> None:
+def test_starttls_and_explicit_plaintext(dovecot: Dovecot, user: str, tmp_path: Path) -> None:
     dovecot.append(user, sample_messages(3, tag=user))
     res = invoke("poll", *dovecot.cli_args(user, "--tls", "starttls", "--port",
                                            str(dovecot.port)),
                  "--db", str(tmp_path / "b.db"), "--json")
     assert res.exit_code == 0, res.stderr
     assert json.loads(res.stdout)["new"] == 3
+    # Plaintext only when asked for by name (loopback counts as secure for Dovecot).
+    dovecot.append(user, sample_messages(2, tag=user + "p"))
+    res = invoke("poll", *dovecot.cli_args(user, "--tls", "plain", "--port", str(dovecot.port)),
+                 "--db", str(tmp_path / "b.db"), "--json")
+    assert res.exit_code == 0, res.stderr
+    assert json.loads(res.stdout)["new"] == 2
 
 
 def test_second_poll_on_same_mailbox_exits_at_once(
@@ -273,6 +279,7 @@ def test_connection_kicked_mid_run(dovecot: Dovecot, user: str, tmp_path: Path,
     assert 0 < store.get_checkpoint(db, cfg.identity, "INBOX")[1] < 60
     result = poller.poll(db, cfg)
     assert counts(tmp_path / "b.db")["messages"] == 60
+    assert counts(tmp_path / "b.db")["suppressions"] == 60
     assert result.counts["duplicate"] == (10 if where == "move" else 0)
     assert dovecot.counts(user) == {"Processed": 60}
 
