@@ -356,22 +356,23 @@ def poll(ctx: click.Context, config_path: str | None, mailboxes: tuple[str, ...]
 
     _setup_logging(verbose, quiet)
     configs = _load_imap_configs(ctx, config_path, mailboxes)
-    db = None
+    db: Any = None
     status = poller.EXIT_OK
     for cfg in configs:
         bar = _BacklogBar(cfg.name, cfg.batch_size, enabled=not quiet and sys.stderr.isatty())
         with poller.StopFlag().installed() as stop:
             try:
                 with poller.mailbox_lock(cfg):
-                    db = db or open_db(db_path)
+                    if db is None:
+                        db = open_db(db_path)
                     result = poller.poll(db, cfg, stop=stop, on_start=bar.start,
                                          on_batch=bar.step, locked=True)
             except MailboxProcessorError as exc:
                 if ctx.find_root().params.get("debug"):
                     raise
-                code = _exit_status(exc)
                 click.echo(f"Error: {exc}", err=True)
-                status = status or code
+                if status in (poller.EXIT_OK, poller.EXIT_QUARANTINED):
+                    status = _exit_status(exc)  # the first error wins over "quarantined"
                 continue
             finally:
                 bar.close()
@@ -611,8 +612,13 @@ def show(address: str, db_path: str | None, fmt: str | None) -> None:
               f"complaint {info['complaint_count']}\n")
     out.write(f"{'action:':<12} {info['action']}\n")
     if info["events"]:
-        out.write("\nevents:\n")
-        render(info["events"], "table", EVENT_COLUMNS + ("remote_mta",))
+        out.write("\nevents (newest first):\n")
+        for e in info["events"]:
+            codes = " ".join(str(e[k]) for k in ("status", "smtp_code", "remote_mta") if e[k])
+            out.write(f"  {e['occurred_at']}  {e['type']} {e['reason'] or ''} "
+                      f"[{e['policy_action']}]  {codes}\n")
+            if e["diagnostic"]:
+                out.write(f"      {' '.join(str(e['diagnostic']).split())}\n")
     if info["history"]:
         out.write("\nhistory:\n")
         render(info["history"], "table", ("at", "event", "state", "source", "actor", "note"),

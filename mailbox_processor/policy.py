@@ -10,7 +10,7 @@ reason words                              action           meaning
 userunknown hostunknown hasmoved           ``suppress``     suppress at once, no expiry
 notaccept feedback (complaints)
 authfailure badreputation requireptr       ``sender_side``  about *us*: never counts
-blocked spamdetected                                        against the recipient
+blocked spamdetected rejected                               against the recipient
 vacation delivered                         ``never``        never suppress
 every other reason (mailboxfull, ...)      ``count``        soft: suppress after 3 within
                                                             14 days, for 30 days
@@ -57,7 +57,10 @@ def _default_actions() -> dict[str, Action]:
     actions.update({r: Action.SUPPRESS for r in HARD_REASONS})
     actions["feedback"] = Action.SUPPRESS
     actions.update({r: Action.SENDER_SIDE for r in SENDER_SIDE_REASONS})
+    # Our content judged spam, and our envelope sender refused (Sisimai's "rejected":
+    # MAIL FROM rejected): both about us, never evidence against the recipient.
     actions["spamdetected"] = Action.SENDER_SIDE
+    actions["rejected"] = Action.SENDER_SIDE
     actions["vacation"] = Action.NEVER
     actions["delivered"] = Action.NEVER
     return dict(sorted(actions.items()))

@@ -60,7 +60,8 @@ def ev(classification: str, reason: str | None, at: str) -> dict[str, str | None
         ("delayed", "expired", Action.NEVER),
         ("autoreply", "vacation", Action.NEVER),
         ("delivered", "delivered", Action.NEVER),
-        ("hard", "rejected", Action.SUPPRESS),
+        ("soft", "rejected", Action.SENDER_SIDE),
+        ("hard", "filtered", Action.SUPPRESS),
         ("soft", "no-such-reason", Action.COUNT),
     ],
 )
