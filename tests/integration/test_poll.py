@@ -407,3 +407,34 @@ def test_source_error_is_typed(dovecot: Dovecot, tmp_path: Path) -> None:
     os.environ["BMPW"] = "brokenmailpw"
     with pytest.raises(SourceError, match="SERVERBUG|Internal error"):
         poller.poll(store.open_db(tmp_path / "b.db"), cfg)
+
+
+def test_config_file_with_two_mailboxes(dovecot: Dovecot, tmp_path: Path,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A TOML file names two mailboxes; one login fails: the other is still polled, and
+    the exit status reports the failure (4), not the quarantine (6)."""
+    good, bad = dovecot.new_user(), dovecot.new_user()
+    dovecot.append(good, sample_messages(3, tag=good) + [GARBAGE])
+    dovecot.append(bad, sample_messages(2, tag=bad))
+    (tmp_path / "pw").write_text(f"{good}pw\n")
+    conf = tmp_path / "mp.toml"
+    conf.write_text(f"""
+host = "127.0.0.1"
+port = {dovecot.port_tls}
+cafile = "{dovecot.ca}"
+after = "move:Archive"
+[mailboxes.good]
+user = "{good}"
+password_file = "{tmp_path / 'pw'}"
+[mailboxes.bad]
+user = "{bad}"
+password_command = "echo wrong"
+""")
+    conf.chmod(0o600)
+    res = invoke("poll", "--config", str(conf), "--db", str(tmp_path / "b.db"), "--json")
+    assert res.exit_code == poller.EXIT_CONNECTION
+    assert f"IMAP login failed for {bad}" in res.stderr
+    (summary,) = [json.loads(line) for line in res.stdout.splitlines()]
+    assert (summary["name"], summary["new"], summary["quarantined"]) == ("good", 3, 1)
+    assert dovecot.counts(good) == {"Archive": 3, "Quarantine": 1}
+    assert dovecot.counts(bad) == {"INBOX": 2}
