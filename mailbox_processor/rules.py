@@ -101,13 +101,13 @@ USER_UNKNOWN = _any(
         r"(?:user|mailbox|recipient|address|account) (?:\S+ )?(?:was )?not found",
         r"invalid (?:recipient|mailbox|user|address|account|e-?mail)",
         r"(?:recipient|address|mailbox|user)(?: address)? (?:is )?invalid",
-        r"not a valid (?:mailbox|recipient|user|address)",
+        r"not a valid (?:mailbox|recipient|user|address)", r"bad destination (?:mailbox )?address",
         r"mailbox (?:is )?(?:unavailable|not available|not present|inactive)",
         r"requested action not taken: mailbox unavailable", r"mailbox unavailable",
         r"recipient (?:address )?rejected: (?:user unknown|unknown user|invalid user|"
         r"access denied|undeliverable address|user .* does not exist)",
         r"user unknown in (?:\S+ )?(?:relay|virtual|local)? ?(?:mailbox|alias|recipient)",
-        r"not (?:a )?(?:known|valid) (?:user|recipient)", r"bad (?:destination|recipient|address)",
+        r"not (?:a )?(?:known|valid) (?:user|recipient)", r"bad (?:recipient|address)\b",
         r"address (?:unknown|not present in directory|does not exist|not found)",
         r"no mailbox (?:here|found|by that name)", r"no account by that name",
         r"recipient not (?:found|exist|ok)", r"recipient unknown", r"(?:badrcptto|validrcptto)",
@@ -133,7 +133,7 @@ RULES: tuple[Rule, ...] = (
         r"over (?:the )?(?:allowed )?quota", r"quota (?:exceeded|violation|full)",
         r"exceed(?:s|ed|ing)? (?:the |their |its )?(?:mailbox |storage |disk )?quota",
         r"(?:disk|mail|mailbox|storage) quota", r"is over (?:disk )?quota", r"overquota",
-        r"user over quota", r"insufficient (?:disk )?space", r"not enough (?:storage )?space",
+        r"user over quota", r"not enough (?:storage )?space",
         r"does not have enough space", r"exceeded storage allocation",
         r"mailbox has exceeded", r"mailfolder is full", r"maildir over quota",
         r"too much mail data", r"too many messages (?:on the server|in (?:the|this) mailbox)",
@@ -142,6 +142,8 @@ RULES: tuple[Rule, ...] = (
         r"recipient reached disk quota", r"exceeding receiving limits",
         r"postfach (?:ist )?voll", r"buzón lleno", r"casella piena",
     ), note="Postfix/Dovecot/Exim/qmail/Exchange/Yahoo/Gmail over-quota wording"),
+    Rule("exceedlimit-status", "exceedlimit", status=r"[45]\.2\.3",
+         note="RFC 3463 X.2.3 message length exceeds administrative limit"),
     Rule("mesgtoobig-status", "mesgtoobig", status=r"[45]\.3\.4|5\.7\.16|4\.7\.16",
          note="RFC 3463 X.3.4 message too big for system"),
     Rule("mesgtoobig-text", "mesgtoobig", text=_any(
@@ -151,8 +153,6 @@ RULES: tuple[Rule, ...] = (
         r"message is too large", r"line limit exceeded", r"size exceeds (?:the )?maximum",
         r"exceeds? (?:the )?(?:maximum|fixed) (?:allowed )?(?:message )?size",
     ), note="Sendmail/Postfix/Exchange size limits (552 5.3.4)"),
-    Rule("exceedlimit-status", "exceedlimit", status=r"[45]\.2\.3",
-         note="RFC 3463 X.2.3 message length exceeds administrative limit"),
     Rule("exceedlimit-text", "exceedlimit", text=_any(
         r"message header size exceeds limit", r"message too large",
     ), note="qmail/Exim per-recipient size limits"),
@@ -168,6 +168,7 @@ RULES: tuple[Rule, ...] = (
         r"mailbox unavailable or access denied", r"user suspended",
         r"recipient rejected: temporarily inactive", r"is currently suspended",
         r"account expired", r"inactive (?:account|mailbox|user)",
+        r"recipient account is blocked", r"compte du destinataire est bloque",
     ), note="Gmail/QQ/163/Yahoo/Exim disabled or suspended accounts"),
     Rule("hasmoved-status", "hasmoved", status=r"[45]\.1\.6|5\.7\.17|5\.7\.18",
          note="RFC 3463 X.1.6 mailbox has moved; RFC 7293 X.7.17/18"),
@@ -213,6 +214,19 @@ RULES: tuple[Rule, ...] = (
     ), note="Postfix reject_unknown_client_hostname, Gmail/Yahoo/AOL PTR requirements"),
     Rule("requireptr-status", "requireptr", status=r"[45]\.7\.25",
          note="RFC 7372 X.7.25 reverse DNS validation failed"),
+    Rule("securityerror-auth", "securityerror", text=_any(
+        r"unauthenticated senders not allowed", r"authentication (?:is )?required",
+        r"you don'?t authenticate", r"must (?:be )?authenticat",
+    ), note="SMTP AUTH demanded by the receiver (a sender-side setup problem)"),
+    Rule("policyviolation-early", "policyviolation", text=_any(
+        r"for policy reasons", r"denied by policy", r"local policy", r"policy violation",
+        r"organi[sz]ation(?:al)? (?:policy|settings)",
+    ), note="receiver policy stated outright (Exchange transport rules, Postfix checks)"),
+    Rule("blocked-client", "blocked", text=_any(
+        r"client host (?:\S+ )?(?:blocked|rejected)", r"adresse ip source bloquee",
+        r"my name was rejected", r"(?:your|sending|source) ip (?:\S+ )?(?:is |has been )?"
+        r"(?:blocked|blacklisted|listed|banned)",
+    ), note="the sending host refused: Orange/Wanadoo, qmail 'my name was rejected', Exim"),
     Rule("rejected-mailfrom", "rejected", command="MAIL",
          note="refused at MAIL FROM: the sender, not the recipient (Exim/Postfix transcripts)"),
     Rule("networkerror-dns", "networkerror", text=_any(
@@ -220,9 +234,13 @@ RULES: tuple[Rule, ...] = (
         r"host not found, try again", r"host name lookup failure",
         r"malformed or unexpected name server reply", r"dns (?:lookup )?(?:timeout|temporary)",
     ), note="temporary DNS failures: Postfix 'Name service error', Sendmail 'lookup failure'"),
-    Rule("notaccept-nullmx", "notaccept", text=r"null ?mx|does not accept mail",
+    Rule("notaccept-nullmx", "notaccept", text=_any(
+        r"null ?mx", r"does not accept mail", r"no mx (?:record )?found for domain",
+        r"indicated no smtp service", r"couldn't find a mail exchanger or ip address",
+    ),
          note="RFC 7505 null MX stated in words (X.1.10 is also Microsoft's 'not found')"),
     Rule("userunknown-status", "userunknown", status=r"[45]\.1\.(?:[0135]|1\d|\d{3})",
+         command="(?!MAIL$).*",
          unless=_any(r"blacklist", r"block ?list", r"listed (?:in|at|on)", r"spamhaus",
                      r"too many", r"recipient preferences", r"rate limit", r"relay"),
          note="RFC 3463 X.1.1 bad destination mailbox (X.1.0/X.1.3 alike)"),
@@ -248,6 +266,7 @@ RULES: tuple[Rule, ...] = (
     Rule("notcompliantrfc-text", "notcompliantrfc", text=_any(
         r"rfc ?5322", r"rfc ?2822", r"rfc ?822", r"not (?:rfc|standards?)[- ]compliant",
         r"multiple (?:from|to|subject|date|message-id) headers?",
+        r"messages with multiple addresses", r"multiple addresses in from",
         r"duplicate (?:from|to|subject|date|message-id) header", r"headers? (?:are|is) not rfc",
         r"missing (?:from|date|message-id) header", r"bare (?:lf|newline)",
         r"not compliant with (?:rfc|internet standards)",
@@ -257,7 +276,8 @@ RULES: tuple[Rule, ...] = (
         r"reputation (?:of|for|score|problem|is)", r"ip/domain reputation",
         r"unusual rate of unsolicited mail", r"likely unsolicited mail",
         r"suspicious due to the very low reputation",
-        r"our system has detected that this message is likely unsolicited",
+        r"our system has detected that this message is likely unsolicited", r"\[tss0[14]\]",
+        r"temporarily deferred due to (?:unexpected volume|user complaints)",
     ), note="Gmail 4.7.0/5.7.1 reputation, Microsoft/Yahoo reputation blocks"),
     Rule("rejected-text", "rejected", text=_any(
         r"sender (?:address )?(?:rejected|blacklisted|not (?:pre-?approved|allowed|valid|"
@@ -301,7 +321,7 @@ RULES: tuple[Rule, ...] = (
         r"looks like spam", r"message (?:content )?(?:filtered|rejected as spam)",
         r"blacklisted url", r"uribl", r"surbl", r"mail content denied", r"junk mail",
         r"probable spam", r"high probability of", r"mass mailer",
-        r"rejecting (?:banned|mail) content", r"message content rejected",
+        r"rejecting (?:banned|mail) content",
         r"rejected for policy reasons", r"because of unacceptable content",
         r"recurrent pattern detection", r"classified as bulk",
     ), note="SpamAssassin/Exim/Postfix content filters, Gmail/Yahoo/Mail.ru spam rejections"),
@@ -328,8 +348,8 @@ RULES: tuple[Rule, ...] = (
     Rule("blocked-text", "blocked", text=_any(
         r"blacklist", r"black list", r"blocklist", r"block list", r"\bdnsbl\b", r"\brbl\b",
         r"spamhaus", r"spamcop", r"barracuda", r"sorbs", r"listed (?:in|at|on|by)",
-        r"blocked (?:using|by|for|due|because|-)", r"(?:ip|address|host|server|network|"
-        r"connection)s?(?: address)? (?:\S+ )?(?:is |has been |was )?(?:blocked|banned|"
+        r"blocked (?:using|by|for|due|because|-)", r"(?:ip(?: address)?|host|server|network|"
+        r"connection)s? (?:\S+ )?(?:is |has been |was )?(?:blocked|banned|"
         r"refused|rejected|denied|not allowed)", r"(?:access|connection) (?:denied|refused)",
         r"client host (?:\S+ )?(?:rejected|blocked)", r"helo command rejected",
         r"not currently accepting mail from your ip", r"dynamic ip", r"dial-?up",
@@ -350,7 +370,7 @@ RULES: tuple[Rule, ...] = (
         r"polic(?:y|ies)", r"illegal attachment", r"members-only list", r"closed mailing list",
         r"organizational settings", r"organization policy", r"header error",
         r"protocol violation", r"not subscribed to this group", r"captcha",
-        r"multiple addresses", r"containing images or other attachments",
+        r"containing images or other attachments",
         r"prohibited (?:attachment|file)", r"attachments? (?:are |is )?not (?:allowed|permitted)",
         r"blocked (?:file|attachment) type", r"low priority",
     ), note="local policy rejections: Exchange transport rules, Google Groups, AOL"),
@@ -363,6 +383,13 @@ RULES: tuple[Rule, ...] = (
         r"you don'?t authenticate", r"must (?:be )?authenticat",
         r"certificate", r"security (?:policy|reasons|check)",
     ), note="SMTP AUTH/TLS requirements: Postfix, SendGrid, Amazon SES"),
+    Rule("expired-message", "expired", text=_any(
+        r"message expired", r"delivery time expired", r"unable to deliver in \d+ minutes",
+    ), note="Exchange 5.4.316 'Message expired', Amazon WorkMail"),
+    Rule("networkerror-connect", "networkerror", text=_any(
+        r"(?:wasn't|was not|unable to|could not) (?:able to )?establish an? smtp connection",
+        r"dns query failed",
+    ), note="qmail '(#4.4.1) wasn't able to establish an SMTP connection', Exchange 5.4.312"),
     Rule("expired-queue", "expired", text=_any(
         r"in the queue too long", r"still undelivered after", r"will be retried for",
         r"will keep trying", r"message expired", r"delivery time expired",
@@ -373,7 +400,7 @@ RULES: tuple[Rule, ...] = (
     ), note="queue lifetime ran out: Postfix/Exim/Sendmail warnings, Gmail, Exchange 5.4.316"),
     Rule("systemerror-text", "systemerror", text=_any(
         r"(?:mail|forwarding|routing|aliasing/forwarding) loop", r"loops? back to myself",
-        r"loop (?:was )?(?:found|detected)", r"too many hops", r"hop count exceeded",
+        r"loop (?:was )?(?:found|detected)",
         r"internal (?:server )?error", r"local (?:configuration )?error",
         r"configuration error", r"system config error", r"misconfigured",
         r"temporary local problem", r"queue file write error", r"interrupted system call",
@@ -383,7 +410,8 @@ RULES: tuple[Rule, ...] = (
         r"server error", r"temporary failure", r"try again later",
     ), note="mail loops and remote/local system faults: Sendmail, Exim, Exchange"),
     Rule("networkerror-text", "networkerror", text=_any(
-        r"no route to host", r"network (?:is )?unreachable", r"host (?:is )?unreachable",
+        r"no route to host", r"network (?:is )?unreachable", r"too many hops",
+        r"hop count exceeded", r"host (?:is )?unreachable",
         r"unable to resolve route", r"malformed (?:or unexpected )?name server reply",
         r"dns records for the destination computer could not be found",
         r"could not connect", r"connection refused", r"name server", r"dns (?:error|failure|"
@@ -410,6 +438,7 @@ RULES: tuple[Rule, ...] = (
          note="RFC 3463 X.3.1 mail system full"),
     Rule("systemfull-text", "systemfull", text=_any(
         r"mail system full", r"exceeded storage allocation", r"system (?:is )?full",
+        r"insufficient disk space",
         r"insufficient system storage", r"out of (?:disk|storage)",
     ), note="Exchange 452 4.3.1 insufficient system resources"),
     Rule("notaccept-status", "notaccept", status=r"[45]\.3\.2|5\.1\.10|5\.7\.27",
@@ -426,7 +455,7 @@ RULES: tuple[Rule, ...] = (
     ), note="local delivery agents (procmail, maildrop, pipes): Sendmail/Exim/Postfix"),
     Rule("syntaxerror-text", "syntaxerror", text=_any(
         r"syntax error", r"command unrecognized", r"unrecognized command",
-        r"command not (?:recognized|implemented)", r"bad sequence of commands",
+        r"command not (?:recognized|implemented)", r"(?:bad|improper) sequence of commands",
     ), note="RFC 5321 500/501/502/503 replies"),
     Rule("onhold-text", "onhold", text=_any(r"on hold", r"held for review", r"quarantined"),
          note="messages parked by the receiver"),
