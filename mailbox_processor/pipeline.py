@@ -223,7 +223,8 @@ def ingest_batch(
     bytes (zlib, when ``keep_raw``) and the optional IMAP ``checkpoint``
     ``(mailbox, folder, uidvalidity, last_uid)`` are committed together or not at
     all. The same bytes seen twice (sha256) change nothing. A message that cannot be
-    read or parsed is recorded as quarantined with its error, never dropped.
+    read or parsed is recorded as quarantined with its error, never dropped. Raw
+    messages older than the ``raw_retention_days`` setting are pruned.
     """
     policy = policy or load_policy(db)
     now = now or store.now_utc()
@@ -283,6 +284,7 @@ def ingest_batch(
             outcomes.append(IngestOutcome(sha, status, report, tuple(newly), error))
         if checkpoint is not None:
             store.set_checkpoint(db, *checkpoint)
+        store.prune_raw(db, policy.raw_retention_days, now)
     return outcomes
 
 
@@ -323,8 +325,6 @@ def scan_paths(
                 quarantined.append((name, o.error or "unparseable"))
         if progress is not None:
             progress(outcomes)
-    with store.transaction(db):
-        store.prune_raw(db, policy.raw_retention_days)
     store.ensure_db_shape(db)
     return summary, quarantined
 

@@ -348,6 +348,7 @@ INDEXES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("suppressions", ("domain",)),
     ("suppressions", ("last_seen",)),
     ("suppression_history", ("address", "at")),
+    ("raw_messages", ("stored_at",)),
 )
 
 #: Views for everyday questions: name -> SQL.

@@ -262,9 +262,10 @@ def test_prune_raw_respects_retention(
 ) -> None:
     ingest_batch(db, [raw(b"old")])
     db.execute("UPDATE raw_messages SET stored_at = '2000-01-01 00:00:00'")
-    ingest_batch(db, [raw(b"new")])
-    assert store.prune_raw(db, 90) == 1
+    ingest_batch(db, [raw(b"new")])  # every batch prunes past the retention
     assert [r[1] for r in store.iter_raw_messages(db)] == [b"new"]
+    assert store.prune_raw(db, 0, now="2999-01-01 00:00:00") == 1
+    assert list(store.iter_raw_messages(db)) == []
 
 
 def test_summary_line(db: sqlite_utils.Database, fake_parse: dict[bytes, Report]) -> None:
