@@ -225,8 +225,12 @@ RULES: tuple[Rule, ...] = (
     Rule("blocked-client", "blocked", text=_any(
         r"client host (?:\S+ )?(?:blocked|rejected)", r"adresse ip source bloquee",
         r"my name was rejected", r"(?:your|sending|source) ip (?:\S+ )?(?:is |has been )?"
-        r"(?:blocked|blacklisted|listed|banned)",
+        r"(?:blocked|blacklisted|listed|banned)", r"please use the smtp server of your isp",
+        r"(?:is )?on our block ?list", r"blocked using ", r"listed (?:in|at|on) (?:the )?\S*"
+        r"(?:spamhaus|spamcop|sorbs|barracuda|dnsbl|rbl)",
     ), note="the sending host refused: Orange/Wanadoo, qmail 'my name was rejected', Exim"),
+    Rule("blocked-connect", "blocked", command="CONN|HELO|EHLO",
+         note="refused at connection or greeting time: about our host, not the recipient"),
     Rule("rejected-mailfrom", "rejected", command="MAIL",
          note="refused at MAIL FROM: the sender, not the recipient (Exim/Postfix transcripts)"),
     Rule("networkerror-dns", "networkerror", text=_any(
@@ -315,13 +319,15 @@ RULES: tuple[Rule, ...] = (
         r"no mx (?:or a )?records? (?:for|found)", r"dns (?:lookup|error).{0,30}(?:domain|host)",
         r"host name lookup failure", r"couldn't find any host named",
     ), note="Sendmail 'Host unknown', Postfix 'Host or domain name not found', Exim"),
+    Rule("contenterror-media", "contenterror", status=r"[45]\.6\.\d+",
+         note="RFC 3463 X.6.x media errors named by the status itself"),
     Rule("spamdetected-text", "spamdetected", text=_any(
         r"\bspam\b(?! ?(?:house|haus))", r"unsolicited", r"bulk (?:e-?mail|mail)",
         r"spamassassin", r"content filter rejection", r"considered as spam",
         r"looks like spam", r"message (?:content )?(?:filtered|rejected as spam)",
         r"blacklisted url", r"uribl", r"surbl", r"mail content denied", r"junk mail",
         r"probable spam", r"high probability of", r"mass mailer",
-        r"rejecting (?:banned|mail) content",
+        r"rejecting (?:banned|mail) content", r"message content rejected", r"\bube\b",
         r"rejected for policy reasons", r"because of unacceptable content",
         r"recurrent pattern detection", r"classified as bulk",
     ), note="SpamAssassin/Exim/Postfix content filters, Gmail/Yahoo/Mail.ru spam rejections"),
