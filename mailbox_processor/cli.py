@@ -10,6 +10,7 @@ import csv
 import functools
 import io
 import json
+import logging
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
@@ -259,16 +260,26 @@ def _imap_overrides(ctx: click.Context) -> dict[str, Any]:
     return overrides
 
 
-def _setup_logging(verbose: bool, quiet: bool) -> None:
-    import logging
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Log to whatever ``sys.stderr`` is at the time of the record (test runners swap it)."""
 
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+
+def _setup_logging(verbose: bool, quiet: bool) -> None:
     if verbose and quiet:
         raise click.UsageError("--verbose and --quiet exclude each other")
     logger = logging.getLogger("mailbox_processor")
     for h in list(logger.handlers):
         if getattr(h, "_mailbox_processor_cli", False):
             logger.removeHandler(h)
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _StderrHandler()
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s",
                                            "%Y-%m-%dT%H:%M:%S"))
     handler._mailbox_processor_cli = True  # type: ignore[attr-defined]

@@ -138,8 +138,10 @@ def test_unknown_key_and_bad_toml(tmp_path: Path) -> None:
         load_mailboxes(conf)
 
 
-def test_password_in_readable_file_warns(tmp_path: Path,
-                                         caplog: pytest.LogCaptureFixture) -> None:
+def test_password_in_readable_file_warns(tmp_path: Path, caplog: pytest.LogCaptureFixture,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    # The CLI stops propagation to the root logger; caplog listens there.
+    monkeypatch.setattr(logging.getLogger("mailbox_processor"), "propagate", True)
     text = '[mailboxes.a]\nhost = "h"\nuser = "u"\npassword = "hunter2"\n'
     conf = write(tmp_path / "mp.toml", text, mode=0o644)
     with caplog.at_level(logging.WARNING, logger="mailbox_processor"):

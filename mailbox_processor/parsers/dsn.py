@@ -82,13 +82,20 @@ def parse_fields(text: str) -> tuple[dict[str, str], list[dict[str, str]]]:
 
 
 def _recipient_of(fields: dict[str, str]) -> str | None:
+    found = []
     for key in ("final-recipient", "original-recipient", "x-actual-recipient"):
         value = fields.get(key)
         if value:
             addr = normalise_address(value)
             if addr:
-                return addr
-    return None
+                found.append(addr)
+    if not found:
+        return None
+    # A final recipient on an internal host ("user@server", no dot in the domain) is
+    # the gateway's rewrite; the original recipient is the address that was mailed.
+    if "." not in found[0].rsplit("@", 1)[1] and len(found) > 1:
+        return found[1]
+    return found[0]
 
 
 def _ds_text(part: Message) -> str:

@@ -138,9 +138,9 @@ class Legacy:
         excluded |= ids
         for n, pattern in enumerate(_RECIPIENT_CONTEXT):
             for m in pattern.finditer(text):
-                # The two strongest forms are trusted even for an address that is also
-                # the bounce's own To (a message sent to oneself).
-                self._add(found, m.group(1), set() if n < 2 else excluded)
+                # The three strongest forms are trusted even for an address that is
+                # also the bounce's own To (a message sent to oneself).
+                self._add(found, m.group(1), ids if n < 3 else excluded)
             if found and pattern is not _RECIPIENT_CONTEXT[-1]:
                 # A strong form matched: weaker forms would only add noise.
                 break
