@@ -171,6 +171,7 @@ class Mail:
         self.msg = msg
         self.raw = raw
         self.problems: list[str] = []
+        self._ctypes: dict[int, str] = {}
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> Mail:
@@ -205,7 +206,15 @@ class Mail:
 
     @cached_property
     def content_type(self) -> str:
-        return content_type(self.msg)
+        return self.ctype(self.msg)
+
+    def ctype(self, part: Message) -> str:
+        """``part``'s content type, computed once per part."""
+        key = id(part)
+        value = self._ctypes.get(key)
+        if value is None:
+            value = self._ctypes[key] = content_type(part)
+        return value
 
     @cached_property
     def parts(self) -> list[tuple[Message, int]]:
@@ -223,7 +232,7 @@ class Mail:
             if depth > MAX_DEPTH:
                 self._problem(f"message/rfc822 nesting deeper than {MAX_DEPTH}: not followed")
                 continue
-            ctype = content_type(part)
+            ctype = self.ctype(part)
             try:
                 payload = part.get_payload()
             except Exception:
@@ -249,7 +258,7 @@ class Mail:
 
     def find_parts(self, *ctypes: str, max_depth: int = 0) -> list[Message]:
         """Parts of the given content types at nesting depth <= ``max_depth``."""
-        return [p for p, d in self.parts if d <= max_depth and content_type(p) in ctypes]
+        return [p for p, d in self.parts if d <= max_depth and self.ctype(p) in ctypes]
 
     @cached_property
     def notice_text(self) -> str:
@@ -264,7 +273,7 @@ class Mail:
         for part, depth in self.parts:
             if depth > 0:
                 continue
-            ctype = content_type(part)
+            ctype = self.ctype(part)
             if part.is_multipart():
                 continue
             disp = (part.get("Content-Disposition") or "").lower()
@@ -285,7 +294,7 @@ class Mail:
         for part, depth in self.parts:
             if depth > 1:
                 continue
-            ctype = content_type(part)
+            ctype = self.ctype(part)
             if ctype in ("message/rfc822", "message/global", "message/partial"):
                 payload = part.get_payload()
                 if isinstance(payload, list) and payload and isinstance(payload[0], Message):

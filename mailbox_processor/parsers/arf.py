@@ -22,6 +22,8 @@ class ARF:
         """See :class:`mailbox_processor.parsers.Parser`."""
         reports = mail.find_parts("message/feedback-report")
         is_arf = bool(reports) or "feedback-report" in (mail.msg.get("Content-Type") or "").lower()
+        if not is_arf and b"X-HmXmrOriginalRecipient" not in mail.raw:
+            return []
         returned = mail.returned
         jmrp = returned is not None and returned.get("X-HmXmrOriginalRecipient") is not None
         if not is_arf and not jmrp:

@@ -15,7 +15,7 @@ import re
 from email.message import Message
 from typing import ClassVar
 
-from mailbox_processor.mime import Mail, content_type, part_text
+from mailbox_processor.mime import Mail, part_text
 from mailbox_processor.models import Finding
 from mailbox_processor.parsers.context import diagnostic_near, split_diagnostic
 from mailbox_processor.text import find_command, normalise_address
@@ -148,7 +148,7 @@ class DSN:
             ):
                 return []
             for part, depth in mail.parts:
-                if depth == 0 and content_type(part) in ("text/plain", "text/delivery-status") \
+                if depth == 0 and mail.ctype(part) in ("text/plain", "text/delivery-status") \
                         and not part.is_multipart():
                     t = part_text(part)
                     if _FIELDS_IN_TEXT.search(t):

@@ -155,6 +155,7 @@ class Legacy:
             if addr not in found and addr not in excluded:
                 found.append(addr)
         findings = []
+        text_command = find_command(text) if found else None
         for addr in found:
             # Context from the notice itself; the returned message's headers would
             # only mislead (the address is in its To: line).
@@ -172,7 +173,7 @@ class Legacy:
                     action="failed",
                     status=find_status(diag or ""),
                     smtp_code=find_smtp_code(diag or ""),
-                    smtp_command=find_command(diag or "") or find_command(text),
+                    smtp_command=find_command(diag or "") or text_command,
                     diagnostic=diag,
                     context=context,
                 )
