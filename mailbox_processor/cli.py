@@ -11,6 +11,7 @@ import functools
 import io
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
@@ -180,9 +181,12 @@ def parse(paths: tuple[str, ...], fmt: str | None, all_fields: bool) -> None:
     from mailbox_processor.pipeline import parse_paths
 
     fmt = resolve_format(fmt)
-    rows = parse_paths(paths, all_fields=all_fields or fmt == "table")
-    render(rows, fmt, None if all_fields else PARSE_COLUMNS, widths={"diagnostic": 60,
-                                                                    "message": 28})
+    rows: Iterable[dict[str, Any]] = parse_paths(paths, all_fields=all_fields)
+    if fmt == "table":
+        # A table row names the file, not its whole path.
+        rows = ({**r, "message": os.path.basename(str(r["message"]))} for r in rows)
+    render(rows, fmt, None if all_fields else PARSE_COLUMNS,
+           widths={"diagnostic": 60, "message": 32})
 
 
 # -- poll / watch (IMAP; issue 4) ----------------------------------------------------
