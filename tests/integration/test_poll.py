@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -19,7 +20,7 @@ from mailbox_processor import cli, poller, store
 from mailbox_processor.errors import SourceError
 from mailbox_processor.sources.imap import ImapConnectionError
 
-from .conftest import GARBAGE, ROOT, Dovecot, corpus_files, sample_messages
+from .conftest import GARBAGE, ROOT, Dovecot, corpus_files, sample_messages, wait_for
 from .imap_hooks import factory
 
 pytestmark = pytest.mark.integration
@@ -36,6 +37,14 @@ def counts(db_path: Path) -> dict[str, int]:
                 for t in ("messages", "bounces", "suppressions")}
     finally:
         db.close()
+
+
+def _stored(db_path: Path) -> int:
+    """Messages stored so far (0 while the database is still being created)."""
+    try:
+        return counts(db_path)["messages"] if db_path.exists() else 0
+    except sqlite3.Error:
+        return 0
 
 
 def verdicts(db_path: Path) -> list[tuple[Any, ...]]:
@@ -389,7 +398,8 @@ def test_sigterm_finishes_current_batch(dovecot: Dovecot, user: str, tmp_path: P
            "--db", str(db_path), "--batch-size", "10", "--json"]
     p = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                          text=True)
-    time.sleep(1.2)
+    # Once the first batch is committed the handler is surely installed: stop mid-run.
+    assert wait_for(lambda: _stored(db_path) > 0, 30)
     p.send_signal(signal.SIGTERM)
     out, err = p.communicate(timeout=60)
     assert p.returncode == 0, err
