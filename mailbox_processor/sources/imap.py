@@ -240,7 +240,13 @@ class ImapSource:
     def select(self, folder: str | None = None) -> FolderStatus:
         """SELECT the folder (read-write) and return its UIDVALIDITY and counts."""
         name = folder or self.cfg.folder
-        info = self._guard(lambda c: c.select_folder(name), f"SELECT {name}")
+        try:
+            info = self._guard(lambda c: c.select_folder(name), f"SELECT {name}")
+        except ImapConnectionError:
+            raise
+        except SourceError as exc:
+            raise SourceError(f"{exc}: check --folder (folder names are case-sensitive, "
+                              "sub-folders use the server's separator)") from None
         return FolderStatus(
             uidvalidity=int(info[b"UIDVALIDITY"]),
             uidnext=int(info[b"UIDNEXT"]) if b"UIDNEXT" in info else None,

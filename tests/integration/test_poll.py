@@ -448,3 +448,10 @@ password_command = "echo wrong"
     assert (summary["name"], summary["new"], summary["quarantined"]) == ("good", 3, 1)
     assert dovecot.counts(good) == {"Archive": 3, "Quarantine": 1}
     assert dovecot.counts(bad) == {"INBOX": 2}
+
+
+def test_missing_folder(dovecot: Dovecot, user: str, tmp_path: Path) -> None:
+    res = invoke("poll", *dovecot.cli_args(user, "--folder", "NoSuchFolder"),
+                 "--db", str(tmp_path / "b.db"))
+    assert res.exit_code == poller.EXIT_CONNECTION
+    assert "IMAP SELECT NoSuchFolder failed" in res.stderr and "check --folder" in res.stderr
