@@ -15,6 +15,8 @@ from mailbox_processor.text import find_command, find_smtp_code, find_status
 
 _DELIVERED_ACTIONS = frozenset({"delivered", "relayed", "expanded"})
 _GENERIC_STATUS = re.compile(r"[245]\.0\.0")
+#: Reply codes repeated on each line of a multi-line SMTP reply ("550-5.7.1 ...").
+_CONTINUATION = re.compile(r"(?<=\S)\s+[245]\d\d[ -](?:[245]\.\d{1,3}\.\d{1,3} )?(?=\S)")
 
 
 def is_hard(reason: str | None, status: str | None, smtp_code: str | None) -> bool:
@@ -70,7 +72,7 @@ def classify(finding: Finding) -> Verdict:
     if (finding.action in _DELIVERED_ACTIONS or finding.kind == "delivered"
             or status.startswith("2.")):
         return Verdict(finding, Classification.DELIVERED, "delivered", "action-delivered")
-    text = (finding.diagnostic or "").lower()
+    text = _CONTINUATION.sub(" ", (finding.diagnostic or "").lower())
     code, command = finding.smtp_code or "", finding.smtp_command or ""
     rule = match_rule(text, status, code, command)
     if (rule is None or rule.fallback) and finding.context:
@@ -87,7 +89,9 @@ def classify(finding: Finding) -> Verdict:
     else:
         reason, rule_id = "undefined", "fallback-undefined"
     if finding.action == "delayed":
-        return Verdict(finding, Classification.DELAYED, reason, rule_id)
+        # A delay warning is not a failure: its cause is reported, the reason word is
+        # "expired" (retries continue until the queue lifetime runs out).
+        return Verdict(finding, Classification.DELAYED, "expired", rule_id)
     if is_hard(reason, finding.status, finding.smtp_code):
         return Verdict(finding, Classification.HARD, reason, rule_id)
     return Verdict(finding, Classification.SOFT, reason, rule_id)
