@@ -89,9 +89,7 @@ def classify(finding: Finding) -> Verdict:
     else:
         reason, rule_id = "undefined", "fallback-undefined"
     if finding.action == "delayed":
-        # A delay warning is not a failure: its cause is reported, the reason word is
-        # "expired" (retries continue until the queue lifetime runs out).
-        return Verdict(finding, Classification.DELAYED, "expired", rule_id)
+        return Verdict(finding, Classification.DELAYED, reason, rule_id)
     if is_hard(reason, finding.status, finding.smtp_code):
         return Verdict(finding, Classification.HARD, reason, rule_id)
     return Verdict(finding, Classification.SOFT, reason, rule_id)

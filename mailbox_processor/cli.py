@@ -395,7 +395,7 @@ def poll(ctx: click.Context, config_path: str | None, mailboxes: tuple[str, ...]
             render([{"name": cfg.name, **result.as_dict()}], "json")
         elif not quiet:
             click.echo(str(result), err=True)
-        if result.counts["quarantined"] and status == poller.EXIT_OK:
+        if result.summary.quarantined and status == poller.EXIT_OK:
             status = poller.EXIT_QUARANTINED
         if stop():
             break

@@ -33,6 +33,7 @@ from typing import Any
 
 from mailbox_processor.config import MailboxConfig, PostAction
 from mailbox_processor.errors import MailboxProcessorError, SourceError
+from mailbox_processor.pipeline import IngestSummary
 from mailbox_processor.sources import RawMessage
 from mailbox_processor.sources.imap import (
     IDLE_RENEW_SECONDS,
@@ -69,8 +70,11 @@ class MailboxLockedError(MailboxProcessorError):
 
 @dataclass
 class PollResult:
-    """What one pass over one folder did. ``counts`` keys are ingest statuses
-    (``new``, ``duplicate``, ``quarantined``, ``not_bounce``) plus ``fetched``."""
+    """What ``poll`` (one pass) or ``watch`` (every pass so far) did to one folder.
+
+    ``summary`` counts the stored messages exactly as ``scan`` does; ``filed`` counts
+    the post-actions (``{"moved to Processed": 3}``).
+    """
 
     mailbox: str
     folder: str
@@ -78,24 +82,12 @@ class PollResult:
     last_uid: int = 0
     rescanned: bool = False
     batches: int = 0
-    pending: int = 0
-    counts: Counter[str] = field(default_factory=Counter)
+    summary: IngestSummary = field(default_factory=IngestSummary)
     filed: Counter[str] = field(default_factory=Counter)
-    newly_suppressed: int = 0
     stopped: bool = False
 
-    def add(self, other: PollResult) -> None:
-        """Fold another pass (``watch`` runs many) into this one."""
-        self.batches += other.batches
-        self.counts.update(other.counts)
-        self.filed.update(other.filed)
-        self.newly_suppressed += other.newly_suppressed
-        self.uidvalidity, self.last_uid = other.uidvalidity, other.last_uid
-        self.rescanned = self.rescanned or other.rescanned
-        self.stopped = other.stopped
-
     def as_dict(self) -> dict[str, Any]:
-        """A JSON-ready summary (``poll --json``)."""
+        """A JSON-ready summary (``poll --json``); the counts are those of ``scan --json``."""
         return {
             "mailbox": self.mailbox,
             "folder": self.folder,
@@ -103,25 +95,20 @@ class PollResult:
             "last_uid": self.last_uid,
             "rescanned": self.rescanned,
             "batches": self.batches,
-            "fetched": self.counts["fetched"],
-            "new": self.counts["new"],
-            "duplicate": self.counts["duplicate"],
-            "quarantined": self.counts["quarantined"],
-            "not_bounce": self.counts["not_bounce"],
-            "newly_suppressed": self.newly_suppressed,
+            **self.summary.as_dict(),
             "filed": dict(self.filed),
             "stopped": self.stopped,
         }
 
     def __str__(self) -> str:
-        c = self.counts
-        filed = ", ".join(f"{n} {k}" for k, n in sorted(self.filed.items())) or "nothing filed"
         return (
-            f"{self.mailbox}/{self.folder}: {c['fetched']} fetched, {c['new']} new, "
-            f"{c['duplicate']} duplicate, {c['quarantined']} quarantined, "
-            f"{c['not_bounce']} not bounces, {self.newly_suppressed} newly suppressed; "
-            f"{filed}" + (" (stopped by signal)" if self.stopped else "")
+            f"{self.mailbox}/{self.folder}: {self.summary}; {_describe(self.filed)}"
+            + (" (stopped by signal)" if self.stopped else "")
         )
+
+
+def _describe(filed: Counter[str]) -> str:
+    return ", ".join(f"{n} {k}" for k, n in sorted(filed.items())) or "nothing filed"
 
 
 @dataclass(frozen=True)
@@ -130,7 +117,7 @@ class BatchProgress:
 
     done: int
     total: int
-    counts: Counter[str]
+    summary: IngestSummary
 
 
 # -- the lock ------------------------------------------------------------------------
@@ -226,14 +213,16 @@ def poll_folder(
     stop: Stop = lambda: False,
     on_start: Callable[[int], None] | None = None,
     on_batch: Callable[[BatchProgress], None] | None = None,
+    into: PollResult | None = None,
 ) -> PollResult:
     """Fetch, store and file everything new in ``cfg.folder`` on a connected ``source``.
 
-    Returns a :class:`PollResult`. Stops between batches when ``stop()`` is true.
+    Returns a :class:`PollResult` (``into``, when given: ``watch`` adds every pass to
+    one). Stops between batches when ``stop()`` is true.
     """
     from mailbox_processor import store
 
-    result = PollResult(mailbox=cfg.identity, folder=cfg.folder)
+    result = into or PollResult(mailbox=cfg.identity, folder=cfg.folder)
     status = source.select(cfg.folder)
     stored_uv, last = store.get_checkpoint(db, cfg.identity, cfg.folder)
     last = last or 0
@@ -249,7 +238,6 @@ def poll_folder(
         last = 0
     result.uidvalidity, result.last_uid = status.uidvalidity, last
     uids = _pending_uids(cfg, source, last)
-    result.pending = len(uids)
     log.debug("%s: UIDVALIDITY %d, checkpoint UID %d, %d messages to process",
               cfg.url, status.uidvalidity, last, len(uids))
     if on_start:
@@ -264,7 +252,7 @@ def poll_folder(
         _process_batch(db, cfg, source, status, batch, result)
         done += len(batch)
         if on_batch:
-            on_batch(BatchProgress(done=done, total=len(uids), counts=result.counts))
+            on_batch(BatchProgress(done=done, total=len(uids), summary=result.summary))
     return result
 
 
@@ -316,27 +304,20 @@ def _process_batch(
         store.set_checkpoint(db, *checkpoint)
     result.last_uid = new_last
     result.batches += 1
-    result.counts["fetched"] += len(raws)
-    batch_counts: Counter[str] = Counter()
+    result.summary.add(outcomes)
     plan: dict[PostAction, list[int]] = {}
     for raw, outcome in zip(raws, outcomes, strict=True):
-        batch_counts[outcome.status] += 1
-        result.newly_suppressed += len(outcome.newly_suppressed)
-        kind = _kind_of(raw, outcome)
-        action = _action_for(cfg, kind)
         assert raw.uid is not None
-        plan.setdefault(action, []).append(raw.uid)
-    result.counts.update(batch_counts)
+        plan.setdefault(_action_for(cfg, _kind_of(raw, outcome)), []).append(raw.uid)
     filed = _apply(source, plan)
     result.filed.update(filed)
     log.info(
-        "%s: batch UIDs %d-%d: %d fetched, %s; %s (%.2fs)",
+        "%s: batch UIDs %d-%d: %s; %s (%.2fs)",
         cfg.url,
         batch[0],
         batch[-1],
-        len(raws),
-        ", ".join(f"{n} {k}" for k, n in sorted(batch_counts.items())) or "nothing stored",
-        ", ".join(f"{n} {k}" for k, n in sorted(filed.items())) or "nothing filed",
+        IngestSummary().add(outcomes),
+        _describe(filed),
         time.monotonic() - t0,
     )
 
@@ -453,7 +434,8 @@ def watch(
 
     A dropped connection or an unreachable server (a restart, say) is retried with
     exponential backoff and jitter; login and TLS failures are not, they end the watch.
-    Returns the totals of every pass. ``locked`` as for :func:`poll`.
+    Returns the totals of every pass (``on_pass`` sees them after each one).
+    ``locked`` as for :func:`poll`.
     """
     total = PollResult(mailbox=cfg.identity, folder=cfg.folder)
     attempt = 0
@@ -468,10 +450,9 @@ def watch(
                     log.info("%s: watching (%s)", cfg.url,
                              "IMAP IDLE" if use_idle else f"polling every {cfg.interval:g}s")
                     while not stop():
-                        result = poll_folder(db, cfg, source, stop=stop)
-                        total.add(result)
+                        poll_folder(db, cfg, source, stop=stop, into=total)
                         if on_pass:
-                            on_pass(result)
+                            on_pass(total)
                         if stop():
                             break
                         if use_idle:

@@ -236,7 +236,10 @@ RULES: tuple[Rule, ...] = (
         r"(?:spamhaus|spamcop|sorbs|barracuda|dnsbl|rbl)",
     ), note="the sending host refused: Orange/Wanadoo, qmail 'my name was rejected', Exim"),
     Rule("notcompliantrfc-text", "notcompliantrfc", text=_any(
-        r"rfc ?5322", r"rfc ?2822", r"rfc ?822", r"not (?:rfc|standards?)[- ]compliant",
+        r"(?:violat\w*|not compliant with|non-?compliant with|does not comply with) "
+        r"(?:the )?(?:rfc ?(?:5322|2822|822)|internet standards)",
+        r"rfc ?(?:5322|2822) (?:compliant|compliance|violation|section)",
+        r"not (?:rfc ?\d*|standards?)[- ]compliant",
         r"multiple (?:from|to|subject|date|message-id) headers?",
         r"messages with multiple addresses", r"multiple addresses in from",
         r"duplicate (?:from|to|subject|date|message-id) header", r"headers? (?:are|is) not rfc",
@@ -245,7 +248,7 @@ RULES: tuple[Rule, ...] = (
     ), note="Gmail 5.7.1/5.6.x RFC 5322 non-compliance, Exchange header checks"),
     Rule("badreputation-text", "badreputation", text=_any(
         r"(?:low|poor|bad) (?:ip |domain |sender |email )?reputation",
-        r"reputation (?:of|for|score|problem|is)", r"ip/domain reputation",
+        r"reputation (?:of|for|score|problem|is)", r"ip/domain reputation", r"\bip reputation\b",
         r"unusual rate of unsolicited mail", r"likely unsolicited mail",
         r"suspicious due to the very low reputation",
         r"our system has detected that this message is likely unsolicited", r"\[tss0[14]\]",

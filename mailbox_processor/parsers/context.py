@@ -10,7 +10,8 @@ _DIAG_HINT = re.compile(
     r"\b[245]\d\d\b|\b[245]\.\d{1,3}\.\d{1,3}\b|unknown|not exist|no such|invalid|full|quota|"
     r"reject|denied|refused|block|spam|unavailable|disabled|suspend|error|fail|timeout|"
     r"timed out|expired|unreachable|not found|too (?:large|big|many)|exceed|unrout|"
-    r"not recognized|no mailbox|host|domain|loop|relay",
+    r"not recognized|no mailbox|host|domain|loop|relay|could not|couldn't|unable|aborted|"
+    r"gateway|denied|not allowed|limit",
     re.I,
 )
 
@@ -121,7 +122,8 @@ def diagnostic_near(text: str, address: str, *, max_lines: int = 8) -> str | Non
                 above.insert(0, lines[j].strip())
             context = (" ".join(above) + " " + context).strip()
         score = len(_DIAG_HINT.findall(context))
-        if best is None or score > best[0]:
+        if best is None or score > best[0] or (score == best[0] and len(context) > len(best[1])
+                                                and score > 0):
             best = (score, context)
     if best is None or not best[1]:
         return None
