@@ -293,7 +293,7 @@ def test_commit_comes_before_any_mailbox_change(db: Any,
                    ("fetch", (3,)), ("commit", (3,)), ("move", (3,))]
     commits = [e[2] for e in log if e[0] == "commit"]
     assert commits == [(cfg.identity, "INBOX", 7, 2), (cfg.identity, "INBOX", 7, 3)]
-    assert (result.counts["new"], result.batches, client.messages) == (3, 2, {})
+    assert (result.summary.new, result.batches, client.messages) == (3, 2, {})
 
 
 def test_committed_but_unfiled_messages_are_filed_next_time(
@@ -314,7 +314,7 @@ def test_committed_but_unfiled_messages_are_filed_next_time(
     result = run(db, cfg, src2, log2, monkeypatch)
     assert ("uid_expunge", (2,)) in log2
     assert [e[1] for e in log2 if e[0] == "fetch"] == [(1, 3), (4,)]
-    assert (result.counts["duplicate"], result.counts["new"]) == (2, 1)
+    assert (result.summary.duplicates, result.summary.new) == (2, 1)
     assert client.messages == {}
     assert store.get_checkpoint(db, cfg.identity, "INBOX") == (7, 4)
 
@@ -337,7 +337,7 @@ def test_quarantine_and_not_bounce_folders(db: Any, monkeypatch: pytest.MonkeyPa
     result = run(db, cfg, src, log, monkeypatch)
     moves = {e[2]: e[1] for e in log if e[0] == "move"}
     assert moves == {"Processed": (1,), "Quarantine": (2,), "Other": (3,)}
-    assert result.counts["quarantined"] == 1
+    assert result.summary.quarantined == 1
 
 
 def test_backoff_grows_with_jitter_and_caps() -> None:
@@ -385,7 +385,7 @@ def test_watch_reconnects_after_drop(db: Any, monkeypatch: pytest.MonkeyPatch) -
     result = poller.watch(db, cfg, client_factory=factory, on_pass=on_pass,
                           stop=lambda: len(passes) >= 2)
     assert len(attempts) == 3  # connect, refused, reconnect
-    assert result.counts["new"] == 2 and client.messages == {}
+    assert result.summary.new == 2 and client.messages == {}
 
 
 def test_idle_is_renewed_before_the_limit(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -67,7 +67,7 @@ def test_poll_corpus_matches_scan(dovecot: Dovecot, user: str, tmp_path: Path) -
                  "--batch-size", "100", "--not-bounce-folder", "NotBounces")
     assert res.exit_code in (poller.EXIT_OK, poller.EXIT_QUARANTINED), res.stderr
     summary = json.loads(res.stdout)
-    assert summary["fetched"] == len(files)
+    assert summary["messages"] == len(files)
     assert summary["batches"] == (len(files) + 99) // 100
 
     # The same files through ``scan`` (no IMAP): the same rows, the same verdicts.
@@ -76,7 +76,7 @@ def test_poll_corpus_matches_scan(dovecot: Dovecot, user: str, tmp_path: Path) -
     ref_summary = json.loads(scan.stdout)
     got, want = counts(db_path), counts(ref_path)
     assert got == want
-    assert got["messages"] == len(files) and summary["duplicate"] == 0
+    assert got["messages"] == len(files) and summary["duplicates"] == 0
     assert verdicts(db_path) == verdicts(ref_path)
     assert summary["quarantined"] == ref_summary["quarantined"]
     assert summary["not_bounce"] == ref_summary["not_bounce"]
@@ -92,7 +92,7 @@ def test_poll_corpus_matches_scan(dovecot: Dovecot, user: str, tmp_path: Path) -
     # A second run finds nothing and changes nothing.
     res2 = invoke("poll", *dovecot.cli_args(user), "--db", str(db_path), "--json")
     assert res2.exit_code == 0, res2.stderr
-    assert json.loads(res2.stdout)["fetched"] == 0
+    assert json.loads(res2.stdout)["messages"] == 0
     assert counts(db_path) == got
     assert dovecot.counts(user) == folders
 
@@ -105,7 +105,7 @@ def test_post_actions(dovecot: Dovecot, user: str, tmp_path: Path, after: str) -
     res = invoke("poll", *dovecot.cli_args(user), "--db", str(db_path), "--after", after,
                  "--batch-size", "3", "--json")
     summary = json.loads(res.stdout)
-    assert summary["fetched"] == 8
+    assert summary["messages"] == 8
     assert summary["batches"] == 3
     q = summary["quarantined"]
     folders = dovecot.counts(user)
@@ -125,7 +125,7 @@ def test_post_actions(dovecot: Dovecot, user: str, tmp_path: Path, after: str) -
     # Nothing new on a second run, whatever the action left in INBOX.
     res2 = invoke("poll", *dovecot.cli_args(user), "--db", str(db_path), "--after", after,
                   "--json")
-    assert json.loads(res2.stdout)["fetched"] == 0, res2.stderr
+    assert json.loads(res2.stdout)["messages"] == 0, res2.stderr
     assert dovecot.counts(user) == folders
 
 
@@ -139,7 +139,7 @@ def test_checkpoint_only_new_messages(dovecot: Dovecot, user: str, tmp_path: Pat
     r2 = invoke("poll", *dovecot.cli_args(user, "--after", "keep"), "--db", str(db_path),
                 "--json")
     s2 = json.loads(r2.stdout)
-    assert (s2["fetched"], s2["new"], s2["duplicate"]) == (3, 3, 0)
+    assert (s2["messages"], s2["new"], s2["duplicates"]) == (3, 3, 0)
     assert counts(db_path)["messages"] == 8
 
 
@@ -162,7 +162,7 @@ def test_uidvalidity_reset_rescans_without_double_counting(
     res = invoke("poll", *args)
     s2 = json.loads(res.stdout)
     assert s2["rescanned"] is True
-    assert (s2["fetched"], s2["new"], s2["duplicate"]) == (8, 2, 6)
+    assert (s2["messages"], s2["new"], s2["duplicates"]) == (8, 2, 6)
     after = counts(db_path)
     assert after["messages"] == before["messages"] + 2
     assert dovecot.counts(user) == {"Processed": 14}
@@ -175,7 +175,7 @@ def test_uidvalidity_changed_by_doveadm(dovecot: Dovecot, user: str, tmp_path: P
     assert json.loads(invoke("poll", *args).stdout)["new"] == 4
     dovecot.doveadm("mailbox", "update", "-u", user, "--uid-validity", "12345", "INBOX")
     s = json.loads(invoke("poll", *args).stdout)
-    assert (s["rescanned"], s["uidvalidity"], s["new"], s["duplicate"]) == (True, 12345, 0, 4)
+    assert (s["rescanned"], s["uidvalidity"], s["new"], s["duplicates"]) == (True, 12345, 0, 4)
     assert counts(db_path)["messages"] == 4
 
 
@@ -264,7 +264,7 @@ def test_two_polls_at_once(dovecot: Dovecot, user: str, tmp_path: Path) -> None:
     codes = sorted(p.returncode for p in procs)
     assert codes in ([0, 0], [0, poller.EXIT_LOCKED]), outs
     assert counts(db_path)["messages"] == 150
-    fetched = sum(json.loads(o[0])["fetched"] for o, p in zip(outs, procs, strict=True)
+    fetched = sum(json.loads(o[0])["messages"] for o, p in zip(outs, procs, strict=True)
                   if p.returncode == 0)
     assert fetched == 150
     assert dovecot.counts(user) == {"Processed": 150}
@@ -289,7 +289,7 @@ def test_connection_kicked_mid_run(dovecot: Dovecot, user: str, tmp_path: Path,
     result = poller.poll(db, cfg)
     assert counts(tmp_path / "b.db")["messages"] == 60
     assert counts(tmp_path / "b.db")["suppressions"] == 60
-    assert result.counts["duplicate"] == (10 if where == "move" else 0)
+    assert result.summary.duplicates == (10 if where == "move" else 0)
     assert dovecot.counts(user) == {"Processed": 60}
 
 
@@ -303,7 +303,7 @@ def test_server_without_move(dovecot: Dovecot, user: str, tmp_path: Path) -> Non
     cfg = dovecot.config(user, batch_size=10)
     db = store.open_db(tmp_path / "b.db")
     result = poller.poll(db, cfg, client_factory=factory({"move": no_move}, hide=(b"MOVE",)))
-    assert result.counts["fetched"] == 26
+    assert result.summary.messages == 26
     folders = dovecot.counts(user)
     assert "INBOX" not in folders
     assert folders["Processed"] + folders.get("Quarantine", 0) == 26
@@ -405,7 +405,7 @@ def test_sigterm_finishes_current_batch(dovecot: Dovecot, user: str, tmp_path: P
     assert p.returncode == 0, err
     s = json.loads(out)
     c = counts(db_path)["messages"]
-    assert c == s["fetched"]
+    assert c == s["messages"]
     folders = dovecot.counts(user)
     assert folders.get("Processed", 0) == c  # every stored message filed, none half-done
     assert folders.get("INBOX", 0) == 300 - c
