@@ -455,3 +455,15 @@ def test_missing_folder(dovecot: Dovecot, user: str, tmp_path: Path) -> None:
                  "--db", str(tmp_path / "b.db"))
     assert res.exit_code == poller.EXIT_CONNECTION
     assert "IMAP SELECT NoSuchFolder failed" in res.stderr and "check --folder" in res.stderr
+
+
+def test_secret_never_in_output_logs_or_database(dovecot: Dovecot, user: str,
+                                                 tmp_path: Path) -> None:
+    dovecot.append(user, sample_messages(3, tag=user) + [GARBAGE])
+    db_path = tmp_path / "b.db"
+    secret = f"{user}pw".encode()
+    res = invoke("poll", *dovecot.cli_args(user), "--db", str(db_path), "--verbose", "--json")
+    assert res.exit_code == poller.EXIT_QUARANTINED, res.stderr
+    assert secret.decode() not in res.stdout + res.stderr
+    for f in tmp_path.glob("b.db*"):  # the database, its WAL and shared memory
+        assert secret not in f.read_bytes(), f
