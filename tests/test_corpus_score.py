@@ -57,10 +57,10 @@ def test_every_message_is_covered(metrics: dict[str, Any]) -> None:
 
 def test_no_regression(metrics: dict[str, Any]) -> None:
     """The figures reached so far (raise them as the engine improves)."""
-    assert rate(metrics, "hard_soft_agreement") >= 0.90
-    assert rate(metrics, "reason_agreement") >= 0.68
-    assert rate(metrics, "recipient_recall") >= 0.97
-    assert rate(metrics, "recipient_precision") >= 0.97
+    assert rate(metrics, "hard_soft_agreement") >= 0.925
+    assert rate(metrics, "reason_agreement") >= 0.86
+    assert rate(metrics, "recipient_recall") >= 0.985
+    assert rate(metrics, "recipient_precision") >= 0.985
     assert count(metrics, "false_suppressions") <= 6
 
 
@@ -71,3 +71,34 @@ def test_acceptance_marks(metrics: dict[str, Any]) -> None:
     assert rate(metrics, "recipient_recall") >= 0.99
     assert rate(metrics, "recipient_precision") >= 0.99
     assert count(metrics, "false_suppressions") == 0
+
+
+def test_finds_every_failed_address_flufl_bounce_finds() -> None:
+    """Never fewer failed addresses than flufl.bounce alone (scored against the labels).
+
+    flufl.bounce's heuristics also report non-recipients (the sender, Message-IDs,
+    fragments of JSON); the engine drops those on purpose. Every *labelled* failed
+    address that flufl.bounce finds must be found by the engine too.
+    """
+    import email
+
+    from flufl.bounce import all_failures
+
+    from mailbox_processor import parse_message
+    from mailbox_processor.text import normalise_address
+
+    if not (CORPUS / "labels.jsonl").exists():
+        pytest.skip(f"shared corpus not found at {CORPUS}")
+    labels = [json.loads(line) for line in (CORPUS / "labels.jsonl").open()]
+    missed = []
+    flufl_hits = 0
+    for label in labels:
+        gold = set(label["recipients"] or [])
+        raw = (CORPUS / "emails" / label["message"]).read_bytes()
+        temporary, permanent = all_failures(email.message_from_bytes(raw))
+        flufl = {normalise_address(a.decode("utf-8", "replace")) for a in temporary | permanent}
+        ours = {v.recipient for v in parse_message(raw).verdicts}
+        flufl_hits += len(flufl & gold)
+        missed += [(label["message"], a) for a in (flufl & gold) - ours]
+    assert flufl_hits > 250  # the comparison is not vacuous
+    assert missed == []
