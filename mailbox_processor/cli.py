@@ -331,9 +331,16 @@ class _BacklogBar:
     def __init__(self, label: str, batch_size: int, *, enabled: bool) -> None:
         self.label, self.batch_size, self.enabled = label, batch_size, enabled
         self.bar: Any = None
+        self._level = logging.NOTSET
 
     def start(self, total: int) -> None:
         if self.enabled and total > self.batch_size:
+            # The bar replaces the per-batch INFO lines (they would tear it apart);
+            # warnings still show, and --verbose keeps everything.
+            logger = logging.getLogger("mailbox_processor")
+            self._level = logger.level
+            if logger.level == logging.INFO:
+                logger.setLevel(logging.WARNING)
             self.bar = click.progressbar(length=total, label=self.label, file=sys.stderr)
             self.bar.__enter__()
 
@@ -345,6 +352,7 @@ class _BacklogBar:
         if self.bar is not None:
             self.bar.__exit__(None, None, None)
             self.bar = None
+            logging.getLogger("mailbox_processor").setLevel(self._level)
 
 
 @cli.command()

@@ -93,7 +93,7 @@ _COMMAND = re.compile(
     r"did not like our (rcpt to|data|mail from)|does not like (recipient)|\[(rcpt)_to\]|"
     r"(recipient) address rejected:|resolver\.adr\.(recipient)|"
     r"the (recipient) name is not recognized|returned unknown (recipient)|smtp:(rcpt) host",
-    re.I | re.M,
+    re.M,  # searched in lowercased text: much faster than re.I
 )
 
 
@@ -105,7 +105,7 @@ def find_command(text: str) -> str | None:
     Sendmail transcripts (">>> DATA").
     """
     commands = []
-    for m in _COMMAND.finditer(text):
+    for m in _COMMAND.finditer(text.lower()):
         word = next(g for g in m.groups() if g).lower()
         if word.startswith("rcpt") or word == "recipient":
             commands.append("RCPT")
