@@ -36,6 +36,7 @@ _CHARSET_ALIASES = {
     "windows-31j": "cp932",
 }
 
+_SURROGATE = re.compile("[\udc80-\udcff]")
 _ENCODED_WORD = re.compile(r"=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=")
 _WS = re.compile(r"[ \t]*\r?\n[ \t]+")
 
@@ -106,7 +107,7 @@ def header_text(value: object) -> str | None:
                 pass
     text = _WS.sub(" ", text).replace("\r", "").replace("\n", " ").strip()
     # 8-bit headers arrive as surrogate escapes with compat32.
-    if any("\udc80" <= ch <= "\udcff" for ch in text):
+    if not text.isascii() and _SURROGATE.search(text):
         raw = text.encode("utf-8", "surrogateescape")
         text = decode_bytes(raw, "utf-8")
     return text
