@@ -114,6 +114,14 @@ def _ds_text(part: Message) -> str:
     return part_text(part)
 
 
+_DAEMON_FROM = re.compile(r"mailer-daemon|postmaster|mail delivery", re.I)
+
+
+def _is_wrapped_bounce(mail: Mail) -> bool:
+    """The outer message is itself a bounce notice (from a mailer daemon)."""
+    return bool(_DAEMON_FROM.search(mail.from_addr)) and b"delivery-status" in mail.raw
+
+
 def _norm_action(value: str | None) -> str | None:
     if not value:
         return None
@@ -141,6 +149,9 @@ class DSN:
     def parse(self, mail: Mail) -> list[Finding]:
         """See :class:`mailbox_processor.parsers.Parser`."""
         texts = [_ds_text(p) for p in mail.find_parts(*_DS_TYPES)]
+        if not texts and _is_wrapped_bounce(mail):
+            # A gateway returned the DSN it got, attached whole (message/rfc822).
+            texts = [_ds_text(p) for p in mail.find_parts(*_DS_TYPES, max_depth=1)]
         if not texts:
             # Some MTAs send the fields as text/plain (or inside the notice itself).
             if "report" not in mail.content_type and not _FIELDS_IN_TEXT.search(

@@ -120,6 +120,35 @@ def _flufl_addresses(msg: email.message.Message) -> list[str]:
     return out
 
 
+def _notice_only(mail: Mail, cut: str) -> email.message.Message:
+    """The bounce without the returned message, for flufl.bounce.
+
+    Its heuristics scan every body line; the returned message is most of the lines
+    and the source of most of their false hits (the original sender, Message-IDs).
+    """
+    msg = mail.msg
+    if msg.is_multipart():
+        payload = msg.get_payload()
+        assert isinstance(payload, list)
+        kept = [p for p in payload if not (
+            mail.ctype(p).startswith("message/") or mail.ctype(p).endswith("rfc822-headers"))]
+        if len(kept) == len(payload):
+            return msg
+        clone = email.message.Message()
+        for k, v in msg.items():
+            clone[k] = v
+        clone.set_payload(kept)
+        return clone
+    if len(cut) >= len(mail.notice_text):
+        return msg
+    clone = email.message.Message()
+    for k, v in msg.items():
+        if k.lower() not in ("content-transfer-encoding",):
+            clone[k] = v
+    clone.set_payload(cut)
+    return clone
+
+
 class Legacy:
     """Plain-text bounces of MTAs and providers that send no RFC 3464 report."""
 
@@ -151,7 +180,7 @@ class Legacy:
         for value in mail.msg.get_all("X-Failed-Recipients") or []:
             for m in ADDRESS.finditer(str(value)):
                 self._add(found, m.group(1), excluded)
-        for addr in _flufl_addresses(mail.msg):
+        for addr in _flufl_addresses(_notice_only(mail, text)):
             if addr not in found and addr not in excluded:
                 found.append(addr)
         findings = []
