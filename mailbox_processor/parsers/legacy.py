@@ -130,7 +130,8 @@ def _notice_only(mail: Mail, cut: str) -> email.message.Message:
     if msg.is_multipart():
         payload = msg.get_payload()
         assert isinstance(payload, list)
-        kept = [p for p in payload if isinstance(p, email.message.Message) and not (
+        kept: list[email.message.Message | str] = [
+            p for p in payload if isinstance(p, email.message.Message) and not (
             mail.ctype(p).startswith("message/") or mail.ctype(p).endswith("rfc822-headers"))]
         if len(kept) == len(payload):
             return msg
