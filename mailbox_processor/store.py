@@ -20,6 +20,7 @@ import contextlib
 import email.utils
 import os
 import sqlite3
+import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime, timedelta, timezone
@@ -158,9 +159,13 @@ def open_db(path: str | os.PathLike[str] | None = None) -> sqlite_utils.Database
         db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         db.execute("PRAGMA foreign_keys = ON")
         if not db.memory:
-            db.enable_wal()
-        migrate(db)
-        ensure_db_shape(db)
+            _enable_wal(db)
+        # Several processes may open a new database at once (polls of different
+        # mailboxes sharing one file): create and migrate under the write lock, one
+        # after the other; the later ones then find the work done.
+        with transaction(db):
+            migrate(db)
+            ensure_db_shape(db)
     except sqlite3.DatabaseError as exc:
         db.close()
         if "not a database" in str(exc) or "malformed" in str(exc):
@@ -169,6 +174,21 @@ def open_db(path: str | os.PathLike[str] | None = None) -> sqlite_utils.Database
             ) from None
         raise StoreError(f"cannot open database {target}: {exc}") from None
     return db
+
+
+def _enable_wal(db: sqlite_utils.Database) -> None:
+    """Switch to WAL, retrying while another process holds the file (first open)."""
+    if db.execute("PRAGMA journal_mode").fetchone()[0].lower() == "wal":
+        return
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            db.enable_wal()
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
 
 
 def _create_v1(db: sqlite_utils.Database) -> None:

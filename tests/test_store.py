@@ -390,3 +390,22 @@ def test_imap_origin_is_recorded(
     ingest_batch(db, [msg])
     assert db.execute("SELECT mailbox, folder, uidvalidity, uid FROM messages").fetchone() == (
         "imap://bounces@imap.example.org", "INBOX/Bounces", 7, 42)
+
+
+def test_new_database_opened_by_several_processes_at_once(tmp_path: Path) -> None:
+    """Polls of different mailboxes may create the same new database together."""
+    import subprocess
+    import sys
+
+    for attempt in range(3):
+        path = tmp_path / f"race-{attempt}.db"
+        code = f"from mailbox_processor.store import open_db; open_db({str(path)!r}).close()"
+        procs = [
+            subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE, text=True)
+            for _ in range(4)
+        ]
+        errors = [p.communicate()[1] for p in procs]
+        assert [p.returncode for p in procs] == [0, 0, 0, 0], errors
+        db = store.open_db(path)
+        assert db.table("suppressions").exists()
+        assert db.execute("SELECT count(*) FROM schema_version").fetchone()[0] >= 1
