@@ -109,7 +109,7 @@ def diagnostic_near(text: str, address: str, *, max_lines: int = 8) -> str | Non
                 if any(c.strip() for c in chunk):
                     break
                 continue
-            if _starts_with_address(line) and addr not in line.lower():
+            if (_starts_with_address(line) and addr not in line.lower()) or _NEW_BLOCK.match(line):
                 break
             chunk.append(line.strip())
         context = " ".join(c for c in chunk if c)
@@ -128,6 +128,10 @@ def diagnostic_near(text: str, address: str, *, max_lines: int = 8) -> str | Non
     if best is None or not best[1]:
         return None
     return re.sub(r"\s+", " ", best[1]).strip()[:2000] or None
+
+
+#: Lines that open another recipient's or host's block in a Sendmail transcript.
+_NEW_BLOCK = re.compile(r"\s*(?:[245]\d\d \S+ \((?:e?smtp|tcp|local)\)\.\.\.|While talking to )", re.I)
 
 
 def _starts_with_address(line: str) -> bool:
