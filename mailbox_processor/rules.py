@@ -477,6 +477,7 @@ RULES: tuple[Rule, ...] = (
     Rule("syntaxerror-text", "syntaxerror", text=_any(
         r"syntax error", r"command unrecognized", r"unrecognized command",
         r"command not (?:recognized|implemented)", r"(?:bad|improper) sequence of commands",
+        r"malformed address", r"may not follow",
     ), note="RFC 5321 500/501/502/503 replies"),
     Rule("onhold-text", "onhold", text=_any(r"on hold", r"held for review", r"quarantined"),
          note="messages parked by the receiver"),

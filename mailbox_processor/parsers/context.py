@@ -131,7 +131,9 @@ def diagnostic_near(text: str, address: str, *, max_lines: int = 8) -> str | Non
 
 
 #: Lines that open another recipient's or host's block in a Sendmail transcript.
-_NEW_BLOCK = re.compile(r"\s*(?:[245]\d\d \S+ \((?:e?smtp|tcp|local)\)\.\.\.|While talking to )", re.I)
+_NEW_BLOCK = re.compile(
+    r"\s*(?:[245]\d\d \S+ \((?:e?smtp|tcp|local)\)\.\.\.|While talking to )", re.I
+)
 
 
 def _starts_with_address(line: str) -> bool:
