@@ -150,6 +150,25 @@ def _notice_only(mail: Mail, cut: str) -> email.message.Message:
     return clone
 
 
+_INLINE_TO = re.compile(r"^to:[ \t]*(.+(?:\n[ \t]+.+)*)", re.I | re.M)
+
+
+def _returned_recipients(mail: Mail, rest: str) -> list[str]:
+    """Addresses in the To: of the returned message (attached or inlined after the notice)."""
+    value: str | None = None
+    if mail.returned is not None:
+        value = header_text(mail.returned.get("To"))
+    else:
+        m = _INLINE_TO.search(rest[:20000])
+        value = m.group(1) if m else None
+    out: list[str] = []
+    for m in ADDRESS.finditer(value or ""):
+        addr = normalise_address(m.group(1))
+        if addr and addr not in out:
+            out.append(addr)
+    return out
+
+
 class Legacy:
     """Plain-text bounces of MTAs and providers that send no RFC 3464 report."""
 
@@ -184,6 +203,12 @@ class Legacy:
         for addr in _flufl_addresses(_notice_only(mail, text)):
             if addr not in found and addr not in excluded:
                 found.append(addr)
+        if not found:
+            # The notice names nobody ("Cannot send message for 4 days"): the returned
+            # message's sole recipient is the one that failed.
+            to = _returned_recipients(mail, notice[len(text):])
+            if len(to) == 1 and to[0] not in excluded:
+                found.append(to[0])
         findings = []
         text_command = find_command(text) if found else None
         for addr in found:
