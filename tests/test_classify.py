@@ -1,0 +1,322 @@
+"""What :func:`mailbox_processor.classify.classify` does around the rule table.
+
+The table itself (which reply means which reason) is tested in ``test_rules.py``;
+here: message kinds that bypass it, delivered and delayed actions, when a reason
+is hard, how :func:`complete` fills status, SMTP code and command from the
+diagnostic, the fallbacks, and when ``Finding.context`` is read.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from mailbox_processor.classify import classify, complete, is_hard
+from mailbox_processor.models import HARD_REASONS, Classification, Finding
+
+
+def _finding(diagnostic: str | None = None, *, action: str | None = "failed",
+             status: str | None = None, code: str | None = None,
+             command: str | None = None, kind: str | None = None,
+             context: str | None = None) -> Finding:
+    return Finding(recipient="user@example.com", action=action, status=status,
+                   smtp_code=code, diagnostic=diagnostic, smtp_command=command,
+                   kind=kind, context=context)
+
+
+class _Unreadable(str):
+    """A context string that fails the test if the classifier reads it."""
+
+    def lower(self) -> str:
+        raise AssertionError("Finding.context was read")
+
+    def __add__(self, other: object) -> str:
+        raise AssertionError("Finding.context was read")
+
+    def __radd__(self, other: object) -> str:
+        raise AssertionError("Finding.context was read")
+
+
+# -- kinds that bypass the table -------------------------------------------------------
+
+
+def test_feedback_kind_is_a_complaint() -> None:
+    verdict = classify(_finding("550 5.1.1 User unknown", status="5.1.1", kind="feedback"))
+    assert (verdict.classification, verdict.reason, verdict.rule_id) == (
+        Classification.COMPLAINT, "feedback", "format-arf")
+
+
+def test_vacation_kind_is_an_autoreply() -> None:
+    verdict = classify(_finding("I am out of the office until Monday.", action=None,
+                                kind="vacation"))
+    assert (verdict.classification, verdict.reason, verdict.rule_id) == (
+        Classification.AUTOREPLY, "vacation", "format-autoreply")
+
+
+def test_kinds_are_not_completed() -> None:
+    """Feedback and auto-replies keep the finding as the parser made it."""
+    finding = _finding("550 5.1.1 User unknown", kind="feedback")
+    assert classify(finding).finding is finding
+
+
+# -- delivered -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("action", "status", "kind", "diagnostic"), [
+    pytest.param("delivered", "2.0.0", None, "250 2.0.0 OK", id="action-delivered"),
+    pytest.param("relayed", "2.0.0", None,
+                 "250 2.0.0 Ok: queued as 4A5B6C7D8E", id="action-relayed"),
+    pytest.param("expanded", "2.0.0", None, None, id="action-expanded"),
+    pytest.param(None, None, "delivered", None, id="kind-delivered"),
+    pytest.param(None, "2.1.5", None, "250 2.1.5 Recipient OK", id="status-2.x"),
+    pytest.param(None, None, None, "250 2.0.0 Ok: queued as 4A5B6C7D8E",
+                 id="status-2.x-from-diagnostic"),
+])
+def test_delivered(action: str | None, status: str | None, kind: str | None,
+                   diagnostic: str | None) -> None:
+    verdict = classify(_finding(diagnostic, action=action, status=status, kind=kind))
+    assert (verdict.classification, verdict.reason, verdict.rule_id) == (
+        Classification.DELIVERED, "delivered", "action-delivered")
+
+
+def test_delivered_action_wins_over_failure_words() -> None:
+    """A relayed report is a success even when the text mentions a failure."""
+    verdict = classify(_finding("relayed to non-DSN-aware mailer; user unknown there",
+                                action="relayed", status="2.0.0"))
+    assert verdict.classification is Classification.DELIVERED
+
+
+# -- delayed -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("diagnostic", "status", "reason", "rule_id"), [
+    pytest.param("452-4.2.2 The recipient's inbox is out of storage space.", "4.2.2",
+                 "mailboxfull", "mailboxfull-status", id="mailbox-full"),
+    pytest.param("450 4.2.0 <user@example.com>: Recipient address rejected: Greylisted",
+                 "4.2.0", "expired", "expired-greylisted", id="greylisted"),
+    pytest.param("connect to mx.example.com[192.0.2.25]:25: No route to host", "4.4.1",
+                 "networkerror", "networkerror-text", id="no-route"),
+    pytest.param("550 5.1.1 <user@example.com>: Recipient address rejected: User unknown",
+                 "5.1.1", "userunknown", "userunknown-status", id="even-a-5.1.1"),
+    pytest.param(None, None, "expired", "action-delayed", id="no-cause"),
+    pytest.param("Delivery has been postponed; the server keeps trying", None,
+                 "expired", "action-delayed", id="cause-not-recognised"),
+])
+def test_delayed_keeps_its_cause(diagnostic: str | None, status: str | None, reason: str,
+                                 rule_id: str) -> None:
+    """A delay is never a bounce yet: classification DELAYED, reason from the table."""
+    verdict = classify(_finding(diagnostic, action="delayed", status=status))
+    assert (verdict.classification, verdict.reason, verdict.rule_id) == (
+        Classification.DELAYED, reason, rule_id)
+    assert not verdict.is_hard
+
+
+# -- hard or soft ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("reason", ["userunknown", "hostunknown", "hasmoved"])
+@pytest.mark.parametrize(("status", "code"), [("5.1.1", "550"), (None, "550"), (None, None)])
+def test_dead_address_reasons_are_hard(reason: str, status: str | None,
+                                       code: str | None) -> None:
+    assert is_hard(reason, status, code)
+
+
+@pytest.mark.parametrize(("status", "code", "hard"), [
+    pytest.param("5.1.10", None, True, id="status-5xx"),
+    pytest.param("5.3.2", "421", True, id="status-5xx-beats-code"),
+    pytest.param(None, "554", True, id="code-5xx"),
+    pytest.param("4.3.2", None, False, id="status-4xx"),
+    pytest.param("4.3.2", "554", False, id="status-4xx-beats-code"),
+    pytest.param(None, "421", False, id="code-4xx"),
+])
+def test_notaccept_is_hard_only_with_5xx(status: str | None, code: str | None,
+                                         hard: bool) -> None:
+    assert is_hard("notaccept", status, code) is hard
+    verdict = classify(_finding("Domain example.com does not accept mail (nullMX)",
+                                status=status, code=code, command="RCPT"))
+    assert verdict.reason == "notaccept"
+    expected = Classification.HARD if hard else Classification.SOFT
+    assert verdict.classification is expected
+
+
+@pytest.mark.parametrize("reason", sorted(
+    {"mailboxfull", "filtered", "blocked", "rejected", "expired", "suspend", "onhold",
+     "undefined", "authfailure", "badreputation", "requireptr", "spamdetected"}))
+def test_other_reasons_are_soft(reason: str) -> None:
+    assert reason not in HARD_REASONS
+    assert not is_hard(reason, "5.0.0", "550")
+
+
+# -- complete(): status, code and command from the diagnostic -----------------------------
+
+
+def test_generic_status_gives_way_to_a_quoted_specific_one() -> None:
+    finding = _finding("550 5.1.1 <user@example.com>: Recipient address rejected: User "
+                       "unknown in local recipient table", status="5.0.0")
+    assert complete(finding).status == "5.1.1"
+    verdict = classify(finding)
+    assert (verdict.rule_id, verdict.classification) == (
+        "userunknown-status", Classification.HARD)
+    assert verdict.finding.status == "5.1.1"
+
+
+@pytest.mark.parametrize(("status", "diagnostic", "kept"), [
+    pytest.param("5.0.0", "452 4.2.2 Mailbox full", "5.0.0", id="other-class"),
+    pytest.param("5.2.2", "550 5.1.1 Mailbox full", "5.2.2", id="specific-status"),
+    pytest.param("4.0.0", "421 4.7.28 rate limited", "4.7.28", id="generic-4.0.0"),
+])
+def test_status_replacement_rules(status: str, diagnostic: str, kept: str) -> None:
+    assert complete(_finding(diagnostic, status=status)).status == kept
+
+
+def test_missing_status_is_read_from_the_diagnostic() -> None:
+    finding = complete(_finding("Sorry, no mailbox here by that name. (#5.1.1)"))
+    assert finding.status == "5.1.1"
+
+
+@pytest.mark.parametrize(("diagnostic", "code"), [
+    pytest.param("550 5.1.1 <user@example.com>: User unknown", "550", id="postfix"),
+    pytest.param("550-5.1.1 The email account that you tried to reach does not exist.",
+                 "550", id="gmail-multiline"),
+    pytest.param("SMTP error from remote mail server after RCPT TO:<user@example.com>: "
+                 "550 Unknown user", "550", id="exim"),
+    pytest.param("Sorry, I wasn't able to establish an SMTP connection. (#4.4.1)", None,
+                 id="no-code"),
+])
+def test_smtp_code_is_read_from_the_diagnostic(diagnostic: str, code: str | None) -> None:
+    assert complete(_finding(diagnostic)).smtp_code == code
+
+
+@pytest.mark.parametrize(("diagnostic", "command"), [
+    pytest.param("host mx.example.com[192.0.2.25] said: 550 5.1.1 <user@example.com>: "
+                 "Recipient address rejected: User unknown (in reply to RCPT TO command)",
+                 "RCPT", id="postfix-rcpt"),
+    pytest.param("host mx.example.com[192.0.2.25] said: 554 5.7.1 Message rejected "
+                 "(in reply to end of DATA command)", "DATA", id="postfix-end-of-data"),
+    pytest.param("host mx.example.com[192.0.2.25] said: 553 5.1.8 Sender address rejected"
+                 " (in reply to MAIL FROM command)", "MAIL", id="postfix-mail-from"),
+    pytest.param("SMTP error from remote mail server after RCPT TO:<user@example.com>: "
+                 "550 Unknown user", "RCPT", id="exim-rcpt"),
+    pytest.param("SMTP error from remote mail server after end of data: 552 Message too "
+                 "big", "DATA", id="exim-end-of-data"),
+    pytest.param(">>> DATA\n<<< 554 5.7.1 Message rejected", "DATA", id="sendmail-data"),
+    pytest.param("Remote host said: 550 No such user. Giving up on 192.0.2.25. "
+                 "I'm not going to try again; most progress was RCPT TO response",
+                 "RCPT", id="qmail-most-progress"),
+    pytest.param("550 5.1.1 User unknown", None, id="not-said"),
+    pytest.param("host mx.example.com[192.0.2.25] refused to talk to me: 554 5.7.1 "
+                 "Service unavailable", "CONN", id="postfix-refused-to-talk",
+                 marks=pytest.mark.xfail(strict=True, reason=(
+                     "find_command returns None: Postfix's greeting-stage wording 'refused"
+                     " to talk to me' is not read as CONN"))),
+])
+def test_smtp_command_is_read_from_the_diagnostic(diagnostic: str,
+                                                  command: str | None) -> None:
+    assert complete(_finding(diagnostic)).smtp_command == command
+
+
+def test_given_fields_are_kept() -> None:
+    finding = _finding("550 5.1.1 User unknown (in reply to end of DATA command)",
+                       status="5.1.2", code="553", command="RCPT")
+    assert complete(finding) is finding
+
+
+def test_complete_returns_the_same_finding_when_nothing_is_added() -> None:
+    finding = _finding("Delivery failed for unknown reasons")
+    assert complete(finding) is finding
+
+
+def test_completed_fields_drive_the_rules() -> None:
+    """'User unknown' with the command read from the text: RCPT hard, DATA filtered."""
+    at_rcpt = classify(_finding("550 User unknown (in reply to RCPT TO command)"))
+    after_data = classify(_finding("550 User unknown (in reply to end of DATA command)"))
+    assert (at_rcpt.rule_id, at_rcpt.classification) == (
+        "userunknown-text", Classification.HARD)
+    assert (after_data.rule_id, after_data.classification) == (
+        "filtered-after-data", Classification.SOFT)
+
+
+def test_multi_line_reply_reads_as_one_sentence() -> None:
+    """Continuation codes ("550-5.7.1 ") inside a reply don't split a phrase."""
+    verdict = classify(_finding(
+        "550-5.7.1 [192.0.2.1] This message is not RFC\n550-5.7.1 5322 compliant.",
+        status="5.7.1"))
+    assert verdict.reason == "notcompliantrfc"
+
+
+# -- fallbacks -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("diagnostic", [
+    "Delivery to the following recipient failed permanently",
+    "550 Delivery failed",
+])
+def test_unrecognised_words_are_onhold(diagnostic: str) -> None:
+    verdict = classify(_finding(diagnostic))
+    assert (verdict.classification, verdict.reason, verdict.rule_id) == (
+        Classification.SOFT, "onhold", "fallback-onhold")
+
+
+@pytest.mark.parametrize("diagnostic", [None, "", "  \n "])
+def test_nothing_to_read_is_undefined(diagnostic: str | None) -> None:
+    verdict = classify(_finding(diagnostic))
+    assert (verdict.classification, verdict.reason, verdict.rule_id) == (
+        Classification.SOFT, "undefined", "fallback-undefined")
+
+
+def test_status_alone_uses_a_fallback_rule() -> None:
+    verdict = classify(_finding(None, status="5.7.1"))
+    assert (verdict.reason, verdict.rule_id) == ("securityerror", "securityerror-status")
+
+
+# -- Finding.context --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("diagnostic", "status", "rule_id"), [
+    pytest.param("550 5.1.1 <user@example.com>: Recipient address rejected: User unknown",
+                 "5.1.1", "userunknown-status", id="status-rule"),
+    pytest.param("554 5.7.1 <user@example.com>: Relay access denied", "5.7.1",
+                 "norelaying-text", id="text-rule"),
+    pytest.param("452 4.2.2 Mailbox full", None, "mailboxfull-status",
+                 id="status-from-diagnostic"),
+    pytest.param("554 5.0.0 Service unavailable", "5.0.0", "systemerror-text",
+                 id="generic-status-with-words"),
+])
+def test_context_is_not_read_when_the_diagnostic_names_a_cause(
+    diagnostic: str, status: str | None, rule_id: str,
+) -> None:
+    verdict = classify(_finding(diagnostic, status=status,
+                                context=_Unreadable("the recipient's mailbox is full")))
+    assert verdict.rule_id == rule_id
+
+
+@pytest.mark.parametrize(("diagnostic", "status", "context", "rule_id"), [
+    pytest.param(None, "5.7.1", "Client host [192.0.2.1] blocked using zen.spamhaus.org",
+                 "blocked-client", id="status-fallback-then-context"),
+    pytest.param("Delivery to the following recipient failed permanently", None,
+                 "The recipient's mailbox is full", "mailboxfull-text",
+                 id="no-rule-then-context"),
+])
+def test_context_is_read_when_the_diagnostic_names_no_cause(
+    diagnostic: str | None, status: str | None, context: str, rule_id: str,
+) -> None:
+    verdict = classify(_finding(diagnostic, status=status, context=context))
+    assert verdict.rule_id == rule_id
+
+
+def test_unreadable_context_would_be_noticed() -> None:
+    """The sentinel used above does fail when the classifier reads the context."""
+    with pytest.raises(AssertionError, match="context was read"):
+        classify(_finding(None, status="5.7.1", context=_Unreadable("blocked")))
+
+
+def test_context_cannot_add_a_fallback() -> None:
+    """Context that only meets a fallback rule (a bare 550 plus 'recipient') is ignored."""
+    verdict = classify(_finding("550 Delivery failed",
+                                context="Recipient: user@example.com"))
+    assert verdict.rule_id == "fallback-onhold"
+
+
+def test_context_is_not_stored() -> None:
+    with_context = _finding("550 Delivery failed", context="more words")
+    assert with_context == _finding("550 Delivery failed")
+    assert "more words" not in repr(with_context)
