@@ -7,7 +7,7 @@ import re
 #: An addr-spec as it appears in bounce text (liberal on the local part, strict
 #: enough on the domain to skip "user@host" placeholders without a dot).
 ADDRESS = re.compile(
-    r"(?<![\w.+-])([\w.!#$%&'*+/=?^`{|}~-]{1,64}@(?:\[[0-9.:a-fA-F]+\]|"
+    r"(?<![\w.+-])([\w.!#$%&'*+=?^`{|}~-]{1,64}@(?:\[[0-9.:a-fA-F]+\]|"
     r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?)+))",
 )
 

@@ -57,11 +57,11 @@ def test_every_message_is_covered(metrics: dict[str, Any]) -> None:
 
 def test_no_regression(metrics: dict[str, Any]) -> None:
     """The figures reached so far (raise them as the engine improves)."""
-    assert rate(metrics, "hard_soft_agreement") >= 0.925
-    assert rate(metrics, "reason_agreement") >= 0.86
-    assert rate(metrics, "recipient_recall") >= 0.985
-    assert rate(metrics, "recipient_precision") >= 0.985
-    assert count(metrics, "false_suppressions") <= 6
+    assert rate(metrics, "hard_soft_agreement") >= 0.93
+    assert rate(metrics, "reason_agreement") >= 0.875
+    assert rate(metrics, "recipient_recall") >= 0.99
+    assert rate(metrics, "recipient_precision") >= 0.99
+    assert count(metrics, "false_suppressions") <= 4
 
 
 @pytest.mark.xfail(strict=True, reason="issue 2 acceptance marks not reached yet")

@@ -153,6 +153,28 @@ def _notice_only(mail: Mail, cut: str) -> email.message.Message:
 _INLINE_TO = re.compile(r"^to:[ \t]*(.+(?:\n[ \t]+.+)*)", re.I | re.M)
 
 
+_SENDER_INTRO = re.compile(r"(?:sent by|message from|envelope sender|sender)[:\s]*$", re.I)
+_INLINE_SENDER = re.compile(r"^(?:return-path|from|sender):[ \t]*(.+)", re.I | re.M)
+
+
+def _returned_senders(mail: Mail, rest: str) -> set[str]:
+    """The returned message's envelope and header senders: never the failed recipient."""
+    values: list[str] = []
+    if mail.returned is not None:
+        for name in ("Return-Path", "From", "Sender"):
+            values.append(header_text(mail.returned.get(name)) or "")
+    else:
+        head = rest[:20000].split("\n\n", 2)
+        values.extend(m.group(1) for m in _INLINE_SENDER.finditer("\n\n".join(head[:2])))
+    out: set[str] = set()
+    for value in values:
+        for m in ADDRESS.finditer(value):
+            addr = normalise_address(m.group(1))
+            if addr:
+                out.add(addr)
+    return out
+
+
 def _returned_recipients(mail: Mail, rest: str) -> list[str]:
     """Addresses in the To: of the returned message (attached or inlined after the notice)."""
     value: str | None = None
@@ -184,11 +206,14 @@ class Legacy:
 
         found: list[str] = []
         ids = _message_ids(mail.raw)
-        excluded |= ids
+        senders = _returned_senders(mail, notice[len(text):])
+        excluded |= ids | senders
         for n, pattern in enumerate(_RECIPIENT_CONTEXT):
             for m in pattern.finditer(text):
                 # The three strongest forms are trusted even for an address that is
                 # also the bounce's own To (a message sent to oneself).
+                if n < 3 and _SENDER_INTRO.search(text[max(0, m.start() - 80): m.start()]):
+                    continue  # Exim: "A message sent by <sender> could not be delivered"
                 self._add(found, m.group(1), ids if n < 3 else excluded)
             if found and pattern is not _RECIPIENT_CONTEXT[-1]:
                 # A strong form matched: weaker forms would only add noise.
@@ -274,7 +299,7 @@ class Legacy:
 
 
 _MSGID = re.compile(
-    rb"^(?:message-id|in-reply-to|references|x-message-id|content-id|resent-message-id)"
+    rb"^(?:>[ \t]*)*(?:message-id|in-reply-to|references|x-message-id|content-id|resent-message-id)"
     rb"[ \t]*:[ \t]*(?:<([^<>\s]+@[^<>\s]+)>)?", re.I | re.M)
 _QUEUE_ID = re.compile(rb"<([^<>\s@]{10,}@[^<>\s]+)>")
 
