@@ -97,7 +97,7 @@ USER_UNKNOWN = _any(
         r"user(?:name)? (?:is )?unknown", r"unknown (?:user|recipient|local[- ]part|mailbox|"
         r"address|e-?mail address|account)", r"no such (?:user|mailbox|recipient|account|"
         r"address|person|local user)", r"(?:user|mailbox|recipient|address|account|addressee)"
-        r" (?:\S+ )?(?:does not|doesn't|did not) exist", r"(?<!domain )does not exist\b",
+        r" (?:\S+ )?(?:does not|doesn't|did not) exist", r"(?:<[^<>\s]+@[^<>\s]+>|[^<>\s]+@[^<>\s]+) does not exist",
         r"(?:user|mailbox|recipient|address|account) (?:\S+ )?(?:was )?not found",
         r"invalid (?:recipient|mailbox|user|address|account|e-?mail)",
         r"(?:recipient|address|mailbox|user)(?: address)? (?:is )?invalid",
@@ -205,8 +205,6 @@ RULES: tuple[Rule, ...] = (
         r"procmail:", r"maildrop:", r"command died with status", r"pipe to \|", r"x-unix;",
         r"\(reason: \d+\)",
     ), note="local delivery agents failing (procmail, maildrop, pipes): Postfix/Sendmail"),
-    Rule("blocked-connect", "blocked", command="CONN|HELO|EHLO",
-         note="refused at connection or greeting time: about our host, not the recipient"),
     Rule("requireptr-text", "requireptr", text=_any(
         r"\bptr\b", r"reverse (?:dns|lookup|name)", r"rdns", r"cannot find your hostname",
         r"cannot resolve your address", r"(?:client|ip) (?:host )?name lookup failed",
@@ -220,6 +218,8 @@ RULES: tuple[Rule, ...] = (
     ), note="Postfix reject_unknown_client_hostname, Gmail/Yahoo/AOL PTR requirements"),
     Rule("requireptr-status", "requireptr", status=r"[45]\.7\.25",
          note="RFC 7372 X.7.25 reverse DNS validation failed"),
+    Rule("blocked-connect", "blocked", command="CONN|HELO|EHLO",
+         note="refused at connection or greeting time: about our host, not the recipient"),
     Rule("securityerror-auth", "securityerror", text=_any(
         r"unauthenticated senders not allowed", r"authentication (?:is )?required",
         r"you don'?t authenticate", r"must (?:be )?authenticat",
@@ -230,7 +230,8 @@ RULES: tuple[Rule, ...] = (
     ), note="receiver policy stated outright (Exchange transport rules, Postfix checks)"),
     Rule("blocked-client", "blocked", text=_any(
         r"client host (?:\S+ )?(?:blocked|rejected)", r"adresse ip source bloquee",
-        r"my name was rejected", r"(?:your|sending|source) ip (?:\S+ )?(?:is |has been )?"
+        r"my name was rejected", r"helo command rejected", r"too many invalid recipients",
+        r"(?:your|sending|source) ip (?:\S+ )?(?:is |has been )?"
         r"(?:blocked|blacklisted|listed|banned)", r"please use the smtp server of your isp",
         r"(?:is )?on our block ?list", r"blocked using ", r"listed (?:in|at|on) (?:the )?\S*"
         r"(?:spamhaus|spamcop|sorbs|barracuda|dnsbl|rbl)",
@@ -257,7 +258,17 @@ RULES: tuple[Rule, ...] = (
     Rule("systemfull-disk", "systemfull", text=_any(
         r"insufficient disk space", r"insufficient system storage", r"mail system full",
     ), note="Sendmail 452 4.4.5 / Exchange 452 4.3.1: the receiving system is out of space"),
-    Rule("rejected-mailfrom", "rejected", command="MAIL",
+    Rule("rejected-sender", "rejected", text=_any(
+        r"sender address rejected", r"sender (?:verify|verification) failed",
+        r"domain of sender address", r"sender domain (?:is empty|must exist|not found|"
+        r"does not exist|is not valid)",
+    ), note="Postfix reject_unknown_sender_domain / Exim sender verify: our envelope sender"),
+    Rule("hostunknown-domain", "hostunknown", text=_any(
+        r"domain \S+ does not exist", r"dns domain .{1,80} does not exist",
+    ), note="Exchange 5.4.310 'DNS domain ... does not exist', Exim"),
+    Rule("rejected-mailfrom", "rejected", command="MAIL", unless=_any(
+        r"too much mail", r"rate", r"insufficient", r"resources", r"starttls", r"\btls\b",
+    ),
          note="refused at MAIL FROM: the sender, not the recipient (Exim/Postfix transcripts)"),
     Rule("networkerror-dns", "networkerror", text=_any(
         r"name service error.{0,80}(?:try again|malformed|unexpected|timed out)",
@@ -378,7 +389,7 @@ RULES: tuple[Rule, ...] = (
         r"spamhaus", r"spamcop", r"barracuda", r"sorbs", r"listed (?:in|at|on|by)",
         r"blocked (?:using|by|for|due|because|-)", r"(?:ip(?: address)?|host|server|network|"
         r"connection)s? (?:\S+ )?(?:is |has been |was )?(?:blocked|banned|"
-        r"refused|rejected|denied|not allowed)", r"(?:access|connection) (?:denied|refused)",
+        r"refused|rejected|denied|not allowed)", r"access denied", r"connection refused by",
         r"client host (?:\S+ )?(?:rejected|blocked)", r"helo command rejected",
         r"not currently accepting mail from your ip", r"dynamic ip", r"dial-?up",
         r"residential", r"go away", r"hosts with dynamic ip", r"banned sending ip",
@@ -466,7 +477,9 @@ RULES: tuple[Rule, ...] = (
          note="RFC 7505 null MX (X.1.10, X.7.27), X.3.2 system not accepting"),
     Rule("notaccept-text", "notaccept", text=_any(
         r"does not accept mail", r"null ?mx", r"no mx record found", r"accepts? no mail",
-        r"not accepting (?:network )?(?:messages|mail)", r"no route for current request",
+        r"(?:system|host|domain|server|e?smtp) (?:is )?not accepting (?:network )?"
+        r"(?:messages|mail)",
+        r"no route for current request",
         r"name server: \.: host not found",
     ), note="RFC 7505 null MX, Sendmail 'host does not accept mail', iCloud"),
     Rule("mailererror-text", "mailererror", text=_any(
@@ -489,8 +502,6 @@ RULES: tuple[Rule, ...] = (
     Rule("systemerror-status", "systemerror", status=r"[45]\.3\.[0-9]|[45]\.5\.[0-9]|"
          r"[45]\.1\.[789]", fallback=True,
          note="RFC 3463 X.3.x mail system, X.5.x protocol status"),
-    Rule("contenterror-status", "contenterror", status=r"[45]\.6\.\d+",
-         fallback=True, note="RFC 3463 X.6.x media errors"),
     Rule("securityerror-status", "securityerror", status=r"[45]\.7\.\d+",
          fallback=True, note="RFC 3463 X.7.x security or policy status"),
     Rule("blocked-code", "blocked", code=r"554", text=r"(?:^|\s)554[ -]|connection|helo|ehlo",

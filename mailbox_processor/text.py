@@ -92,7 +92,8 @@ _COMMAND = re.compile(
     r"\((rcpt|data|mail|helo|ehlo)\)\s*$|"
     r"did not like our (rcpt to|data|mail from)|does not like (recipient)|\[(rcpt)_to\]|"
     r"(recipient) address rejected:|resolver\.adr\.(recipient)|"
-    r"the (recipient) name is not recognized|returned unknown (recipient)|smtp:(rcpt) host",
+    r"the (recipient) name is not recognized|returned unknown (recipient)|smtp:(rcpt) host|"
+    r"refused to (talk) to me",
     re.M,  # searched in lowercased text: much faster than re.I
 )
 

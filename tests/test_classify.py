@@ -204,10 +204,7 @@ def test_smtp_code_is_read_from_the_diagnostic(diagnostic: str, code: str | None
                  "RCPT", id="qmail-most-progress"),
     pytest.param("550 5.1.1 User unknown", None, id="not-said"),
     pytest.param("host mx.example.com[192.0.2.25] refused to talk to me: 554 5.7.1 "
-                 "Service unavailable", "CONN", id="postfix-refused-to-talk",
-                 marks=pytest.mark.xfail(strict=True, reason=(
-                     "find_command returns None: Postfix's greeting-stage wording 'refused"
-                     " to talk to me' is not read as CONN"))),
+                 "Service unavailable", "CONN", id="postfix-refused-to-talk"),
 ])
 def test_smtp_command_is_read_from_the_diagnostic(diagnostic: str,
                                                   command: str | None) -> None:
