@@ -97,7 +97,8 @@ USER_UNKNOWN = _any(
         r"user(?:name)? (?:is )?unknown", r"unknown (?:user|recipient|local[- ]part|mailbox|"
         r"address|e-?mail address|account)", r"no such (?:user|mailbox|recipient|account|"
         r"address|person|local user)", r"(?:user|mailbox|recipient|address|account|addressee)"
-        r" (?:\S+ )?(?:does not|doesn't|did not) exist", r"(?:<[^<>\s]+@[^<>\s]+>|[^<>\s]+@[^<>\s]+) does not exist",
+        r" (?:\S+ )?(?:does not|doesn't|did not) exist",
+        r"(?:<[^<>\s]+@[^<>\s]+>|[^<>\s]+@[^<>\s]+) does not exist",
         r"(?:user|mailbox|recipient|address|account) (?:\S+ )?(?:was )?not found",
         r"invalid (?:recipient|mailbox|user|address|account|e-?mail)",
         r"(?:recipient|address|mailbox|user)(?: address)? (?:is )?invalid",

@@ -163,9 +163,10 @@ def open_db(path: str | os.PathLike[str] | None = None) -> sqlite_utils.Database
         # Several processes may open a new database at once (polls of different
         # mailboxes sharing one file): create and migrate under the write lock, one
         # after the other; the later ones then find the work done.
-        with transaction(db):
-            migrate(db)
-            ensure_db_shape(db)
+        if _needs_setup(db):
+            with transaction(db):
+                migrate(db)
+                ensure_db_shape(db)
     except sqlite3.DatabaseError as exc:
         db.close()
         if "not a database" in str(exc) or "malformed" in str(exc):
@@ -174,6 +175,21 @@ def open_db(path: str | os.PathLike[str] | None = None) -> sqlite_utils.Database
             ) from None
         raise StoreError(f"cannot open database {target}: {exc}") from None
     return db
+
+
+def _needs_setup(db: sqlite_utils.Database) -> bool:
+    """True unless the schema is current and every view exists (read-only check).
+
+    Readers (``check``, ``list``) must not wait for the write lock that a running
+    ``poll`` holds, so the lock is only taken when there is work to do.
+    """
+    if not db.table("schema_version").exists():
+        return True
+    latest = max((v for v, _ in MIGRATIONS), default=0)
+    if schema_version(db) < latest:
+        return True
+    views = set(db.view_names())
+    return any(name not in views for name in VIEWS)
 
 
 def _enable_wal(db: sqlite_utils.Database) -> None:
