@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import email.message
 import logging
-from email.iterators import body_line_iterator
 import re
+from email.iterators import body_line_iterator
 from typing import ClassVar
 
 from mailbox_processor.mime import Mail, header_text
