@@ -286,6 +286,13 @@ RULES: tuple[Rule, ...] = (
          unless=_any(r"blacklist", r"block ?list", r"listed (?:in|at|on)", r"spamhaus",
                      r"too many", r"recipient preferences", r"rate limit", r"relay"),
          note="RFC 3463 X.1.1 bad destination mailbox (X.1.0/X.1.3 alike)"),
+    Rule("userunknown-directory", "userunknown", text=_any(
+        r"not listed in (?:the )?(?:domino |public )?(?:directory|address book)",
+        r"invalid final delivery userid", r"recipient name is not recognized",
+        r"no valid recipients for this mm", r"^unknown user:",
+        r"address couldn't be found", r"couldn't be found, or is unable to receive mail",
+    ), note="the gateway's own directory says the address does not exist (Domino, IMail, "
+            "Exchange 2003, Verizon MMS, Office 365 'couldn't be found')"),
     Rule("userunknown-text", "userunknown", text=USER_UNKNOWN, command="RCPT",
          note="Postfix/Sendmail/Exim/qmail/Exchange/Gmail/Yahoo/Domino unknown-user wording"),
     # "User unknown" answered to DATA: the recipient was accepted at RCPT time, so it

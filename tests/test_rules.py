@@ -295,6 +295,15 @@ EXAMPLES: dict[str, Example] = {
         "550 5.1.0 <sender@example.org>: Sender address rejected: User unknown in local"
         " recipient table (in reply to MAIL FROM command)",
         "5.1.0", "550", None),
+    "domino-not-listed": (
+        "userunknown-directory",
+        "User John Doe (john.doe@example.com) not listed in Domino Directory",
+        None, None, None),
+    "exchange2003-name-not-recognized": (
+        "userunknown-directory",
+        "The recipient name is not recognized MSEXCH:IMS:EXAMPLE:SITE:SERVER 0 (000C05A6)"
+        " Unknown Recipient",
+        None, None, None),
     "postfix-mail-from-plain": (
         "rejected-mailfrom",
         "host mx.example.com[192.0.2.25] said: 550 5.7.1 Not accepting mail from this"
