@@ -394,7 +394,8 @@ RULES: tuple[Rule, ...] = (
          note="RFC 3463 X.7.1 delivery not authorized (temporary: an IP block)"),
     Rule("blocked-text", "blocked", text=_any(
         r"blacklist", r"black list", r"blocklist", r"block list", r"\bdnsbl\b", r"\brbl\b",
-        r"spamhaus", r"spamcop", r"barracuda", r"sorbs", r"listed (?:in|at|on|by)",
+        r"spamhaus", r"spamcop", r"barracuda", r"sorbs",
+        r"listed (?:in|at|on|by) (?:the )?\S*(?:bl\b|black|block|rbl|dnsbl|spam)",
         r"blocked (?:using|by|for|due|because|-)", r"(?:ip(?: address)?|host|server|network|"
         r"connection)s? (?:\S+ )?(?:is |has been |was )?(?:blocked|banned|"
         r"refused|rejected|denied|not allowed)", r"access denied", r"connection refused by",
