@@ -290,7 +290,8 @@ RULES: tuple[Rule, ...] = (
         r"not listed in (?:the )?(?:domino |public )?(?:directory|address book)",
         r"invalid final delivery userid", r"recipient name is not recognized",
         r"no valid recipients for this mm", r"^unknown user:",
-        r"address couldn't be found", r"couldn't be found, or is unable to receive mail",
+        r"address couldn't be found\.",
+        r"ディレクトリには見つかりません",
     ), note="the gateway's own directory says the address does not exist (Domino, IMail, "
             "Exchange 2003, Verizon MMS, Office 365 'couldn't be found')"),
     Rule("userunknown-text", "userunknown", text=USER_UNKNOWN, command="RCPT",

@@ -54,6 +54,9 @@ def split_diagnostic(value: str | None) -> tuple[str | None, str | None]:
     """Split ``"smtp; 550 5.1.1 ..."`` into ``("SMTP", "550 5.1.1 ...")`` (RFC 3464 2.3.6)."""
     if not value:
         return None, None
+    if "\x1b$" in value:
+        # Raw ISO-2022-JP inside a 7-bit field (Japanese MTAs do this).
+        value = value.encode("latin-1", "replace").decode("iso2022_jp_ext", "replace")
     v = re.sub(r"\s+", " ", value).strip()
     m = re.match(r"([A-Za-z][A-Za-z0-9-]{0,20})\s*;\s*(.*)$", v)
     if m:
@@ -113,6 +116,10 @@ def diagnostic_near(text: str, address: str, *, max_lines: int = 8) -> str | Non
                 break
             chunk.append(line.strip())
         context = " ".join(c for c in chunk if c)
+        if not _CODE.search(context):
+            # Gmail and others put the remote reply in the next paragraph ("The error
+            # that the other server returned was:"): take it when it names no one else.
+            context = (context + " " + _reply_below(lines, n + len(chunk), addr)).strip()
         if not _DIAG_HINT.search(context.lower()) and n > 0:
             # "Delivery failed: mailbox full" above a bare address.
             above: list[str] = []
@@ -134,6 +141,25 @@ def diagnostic_near(text: str, address: str, *, max_lines: int = 8) -> str | Non
 _NEW_BLOCK = re.compile(
     r"\s*(?:[245]\d\d \S+ \((?:e?smtp|tcp|local)\)\.\.\.|While talking to )", re.I
 )
+
+
+_CODE = re.compile(r"\b[245]\d\d\b|\b[245]\.\d{1,3}\.\d{1,3}\b")
+
+
+def _reply_below(lines: list[str], start: int, addr: str, max_lines: int = 8) -> str:
+    """The next lines holding an SMTP reply, if they mention no other address."""
+    taken: list[str] = []
+    for j in range(start, min(len(lines), start + max_lines)):
+        line = lines[j].strip()
+        if not line:
+            if any(_CODE.search(t) for t in taken):
+                break
+            continue
+        m = ADDRESS.search(line)
+        if m and m.group(1).lower() != addr:
+            return ""
+        taken.append(line)
+    return " ".join(taken) if any(_CODE.search(t) for t in taken) else ""
 
 
 def _starts_with_address(line: str) -> bool:
