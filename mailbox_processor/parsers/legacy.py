@@ -120,7 +120,7 @@ def _flufl_failures(msg: email.message.Message) -> tuple[frozenset[bytes], froze
 
         detectors = list(_scan._DETECTORS)
     except Exception:
-        return all_failures(msg)  # type: ignore[no-any-return]
+        return all_failures(msg)
     body: str | None = None
     for detector in detectors:
         patterns = getattr(detector, "PATTERNS", None)
