@@ -190,6 +190,11 @@ RULES: tuple[Rule, ...] = (
     ), note="Sendmail 'Relaying denied', Postfix 'Relay access denied', qmail rcpthosts"),
     Rule("speeding-status", "speeding", status=r"4\.7\.28",
          note="Gmail 421 4.7.28: rate of mail from the sending IP/domain too high"),
+    Rule("speeding-recipient", "speeding", text=r"receiving mail at a rate that prevents",
+         note="Gmail 5.2.1/4.2.1: the recipient gets mail faster than it accepts it"),
+    Rule("speeding-client", "speeding", text=_any(
+        r"too much mail from", r"too many messages from (?:your|this) (?:ip|host|client)",
+    ), note="Postfix anvil/postscreen client rate limits: we send too fast"),
     Rule("authfailure-text", "authfailure", text=_any(
         r"\bspf\b.{0,40}(?:fail|check|validation|not pass)", r"(?:fail|failed) spf",
         r"\bdkim\b.{0,40}(?:fail|invalid|no (?:valid )?signature|not (?:pass|valid))",
@@ -232,6 +237,7 @@ RULES: tuple[Rule, ...] = (
     Rule("blocked-client", "blocked", text=_any(
         r"client host (?:\S+ )?(?:blocked|rejected)", r"adresse ip source bloquee",
         r"my name was rejected", r"helo command rejected", r"too many invalid recipients",
+        r"invalid ip for sending mail",
         r"(?:your|sending|source) ip (?:\S+ )?(?:is |has been )?"
         r"(?:blocked|blacklisted|listed|banned)", r"please use the smtp server of your isp",
         r"(?:is )?on our block ?list", r"blocked using ", r"listed (?:in|at|on) (?:the )?\S*"
@@ -365,7 +371,7 @@ RULES: tuple[Rule, ...] = (
     Rule("spamdetected-content", "spamdetected", text=r"message content rejected",
          note="content filters (Sendmail milters, Amavis): a 5.7.1 'message content rejected'"),
     Rule("speeding-text", "speeding", text=_any(
-        r"rate limit(?:ed|ing)?", r"sending rate", r"too many (?:messages|emails|mails)",
+        r"(?<!connection )rate limit(?:ed|ing)?", r"sending rate", r"too many (?:messages|emails|mails)",
         r"too many recipients this hour",
         r"(?:exceed(?:ed|s)?|over) (?:the )?(?:hourly|daily|per-?hour|max(?:imum)?) "
         r"(?:sending )?(?:limit|rate|emails)", r"max emails per hour",
@@ -375,7 +381,7 @@ RULES: tuple[Rule, ...] = (
     ), note="Gmail 4.7.28, Yahoo TSS04, Microsoft 4.7.650, SendGrid throttling"),
     Rule("toomanyconn-text", "toomanyconn", text=_any(
         r"too many (?:connections|concurrent|smtp sessions|errors from your ip|recipients)",
-        r"connection frequency limited",
+        r"connection frequency limited", r"too many open connections",
         r"connection (?:rate )?limit", r"maximum connection limit",
         r"exceeds per-domain connection limit", r"trop de connexions",
         r"we have already made numerous attempts",
@@ -399,7 +405,7 @@ RULES: tuple[Rule, ...] = (
         r"listed (?:in|at|on|by) (?:the )?\S*(?:bl\b|black|block|rbl|dnsbl|spam)",
         r"blocked (?:using|by|for|due|because|-)", r"(?:ip(?: address)?|host|server|network|"
         r"connection)s? (?:\S+ )?(?:is |has been |was )?(?:blocked|banned|"
-        r"refused|rejected|denied|not allowed)", r"access denied", r"connection refused by",
+        r"rejected|denied|not allowed)", r"access denied", r"connection refused by",
         r"client host (?:\S+ )?(?:rejected|blocked)", r"helo command rejected",
         r"not currently accepting mail from your ip", r"dynamic ip", r"dial-?up",
         r"residential", r"go away", r"hosts with dynamic ip", r"banned sending ip",
@@ -449,7 +455,7 @@ RULES: tuple[Rule, ...] = (
         r"can't create user output file", r"could not load drd", r"transaction failed",
         r"service (?:currently )?(?:not available|unavailable)", r"timeout waiting for input",
         r"error while being processed", r"local error in processing", r"system error",
-        r"server error", r"temporary failure", r"try again later",
+        r"server error", r"try again later",
     ), note="mail loops and remote/local system faults: Sendmail, Exim, Exchange"),
     Rule("networkerror-text", "networkerror", text=_any(
         r"no route to host", r"network (?:is )?unreachable", r"too many hops",

@@ -57,8 +57,8 @@ def test_every_message_is_covered(metrics: dict[str, Any]) -> None:
 
 def test_no_regression(metrics: dict[str, Any]) -> None:
     """The figures reached so far (raise them as the engine improves)."""
-    assert rate(metrics, "hard_soft_agreement") >= 0.945
-    assert rate(metrics, "reason_agreement") >= 0.89
+    assert rate(metrics, "hard_soft_agreement") >= 0.95
+    assert rate(metrics, "reason_agreement") >= 0.90
     assert rate(metrics, "recipient_recall") >= 0.99
     assert rate(metrics, "recipient_precision") >= 0.99
     assert count(metrics, "false_suppressions") <= 4

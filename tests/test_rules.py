@@ -151,7 +151,7 @@ EXAMPLES: dict[str, Example] = {
         "450 4.7.1 <user@example.com>: Recipient address rejected: Rate limit exceeded",
         "4.7.1", "450", "RCPT"),
     "postfix-anvil-too-much-mail": (
-        "speeding-text",
+        "speeding-client",
         "450 4.7.1 Error: too much mail from 192.0.2.1",
         "4.7.1", "450", "MAIL"),
     # -- authfailure -------------------------------------------------------------------
@@ -295,6 +295,16 @@ EXAMPLES: dict[str, Example] = {
         "550 5.1.0 <sender@example.org>: Sender address rejected: User unknown in local"
         " recipient table (in reply to MAIL FROM command)",
         "5.1.0", "550", None),
+    "gmail-5.2.1-receiving-rate": (
+        "speeding-recipient",
+        "550-5.2.1 The user you are trying to contact is receiving mail at a rate that"
+        " prevents additional messages from being delivered. Please resend your message at"
+        " a later time.",
+        "5.2.1", "550", "DATA"),
+    "null-sender-refused": (
+        "rejected-text",
+        "550 5.7.1 Null sender is not allowed for this recipient",
+        "5.7.1", "550", "RCPT"),
     "domino-not-listed": (
         "userunknown-directory",
         "User John Doe (john.doe@example.com) not listed in Domino Directory",
@@ -419,7 +429,7 @@ EXAMPLES: dict[str, Example] = {
         " [Message=InfoDomainNonexistent] [LastAttemptedServerName=example.invalid]",
         "5.4.310", "550", None),
     "postfix-450-helo-host-not-found": (
-        "blocked-text",
+        "blocked-client",
         "450 4.7.1 <mail.example.org>: Helo command rejected: Host not found"
         " (in reply to RCPT TO command)",
         "4.7.1", "450", None),
@@ -592,7 +602,7 @@ EXAMPLES: dict[str, Example] = {
         None, "554", None),
     # -- the sender's null MX (RFC 7505 X.7.27) is a sender-side refusal ----------------
     "postfix-550-5.7.27-sender-nullmx": (
-        "rejected-text",
+        "rejected-sender",
         "550 5.7.27 <sender@example.org>: Sender address rejected: Domain example.org"
         " does not accept mail (nullMX)",
         "5.7.27", "550", "RCPT"),
@@ -619,32 +629,22 @@ EXAMPLES: dict[str, Example] = {
 #: Rows the current table classifies differently from what the reply means:
 #: {example id: what it hits instead}. Expected to fail until the lead decides.
 MISCLASSIFIED = {
-    "postfix-anvil-too-much-mail": (
-        "hits rejected-mailfrom: the command-only rule answers every MAIL FROM reply "
-        "before Postfix's client rate limit wording is read"),
     "yahoo-554-dd-no-account": (
         "hits filtered-after-data (soft): Yahoo refuses unknown users at end of DATA, "
         "so 'user doesn't have a yahoo.com account' never reaches userunknown-text"),
-    "postfix-450-helo-host-not-found": (
-        "hits hostunknown-text (HARD, with a 450): 'Helo command rejected: Host not "
-        "found' is about our HELO name, yet 'host not found' is read as the recipient's"),
-    "sendmail-421-connection-rate": (
-        "hits speeding-text: 'rate limit' precedes toomanyconn-text's 'connection (rate )?"
-        "limit', which the toomanyconn note credits to Sendmail daemon.c"),
-    "sendmail-421-too-many-open": (
-        "hits notaccept-status (4.3.2): toomanyconn-text has 'too many connections' but "
-        "not 'too many open connections'"),
-    "postfix-connection-refused": (
-        "hits blocked-text: '(access|connection) (denied|refused)' reads a TCP connect "
-        "failure as a block of our IP, before networkerror-text"),
-    "postfix-550-5.7.27-sender-nullmx": (
-        "hits notaccept-nullmx (HARD): RFC 7505 X.7.27 is the *sender's* null MX, and "
-        "'does not accept mail' precedes rejected-text's 'sender address rejected'"),
 }
 
 #: Rows whose non-fallback matches mix hard and soft reasons on purpose:
 #: {example id: why the table order resolves it}.
 INTENDED_OVERLAPS = {
+    "sendmail-421-too-many-open": (
+        "4.3.2 names notaccept, which is hard only with a 5xx; toomanyconn-text precedes "
+        "the status rule"),
+    "postfix-450-helo-host-not-found": (
+        "'Helo command rejected: Host not found' is about our HELO name: blocked-client "
+        "precedes hostunknown-text"),
+    "postfix-550-5.7.27-sender-nullmx": (
+        "the sender's null MX: rejected-sender precedes the hard notaccept wording"),
     "postfix-sender-nullmx": (
         "the null MX is the *sender's* domain: rejected-sender precedes the hard "
         "hostunknown/notaccept wording, and the safe (soft) side wins"),
@@ -671,12 +671,6 @@ INTENDED_OVERLAPS = {
 #: Rows whose hard/soft overlap the table order resolves the wrong way (see
 #: :data:`MISCLASSIFIED`): the ambiguity guard is expected to fail on them.
 UNRESOLVED_OVERLAPS = {
-    "postfix-450-helo-host-not-found": (
-        "hostunknown-text (hard) and blocked-status/blocked-text (soft) both match; "
-        "hostunknown-text wins"),
-    "postfix-550-5.7.27-sender-nullmx": (
-        "notaccept-nullmx/notaccept-status/notaccept-text/hostunknown-text (hard) and "
-        "rejected-text (soft) all match; notaccept-nullmx wins"),
 }
 
 

@@ -11,7 +11,7 @@ _DIAG_HINT = re.compile(
     r"reject|denied|refused|block|spam|unavailable|disabled|suspend|error|fail|timeout|"
     r"timed out|expired|unreachable|not found|too (?:large|big|many)|exceed|unrout|"
     r"not recognized|no mailbox|host|domain|loop|relay|could not|couldn't|unable|aborted|"
-    r"gateway|denied|not allowed|limit",
+    r"gateway|denied|not allowed|limit|not listed|directory",
     # applied to lowercased text (re.I is several times slower)
 )
 
