@@ -371,7 +371,8 @@ RULES: tuple[Rule, ...] = (
     Rule("spamdetected-content", "spamdetected", text=r"message content rejected",
          note="content filters (Sendmail milters, Amavis): a 5.7.1 'message content rejected'"),
     Rule("speeding-text", "speeding", text=_any(
-        r"(?<!connection )rate limit(?:ed|ing)?", r"sending rate", r"too many (?:messages|emails|mails)",
+        r"(?<!connection )rate limit(?:ed|ing)?", r"sending rate",
+        r"too many (?:messages|emails|mails)",
         r"too many recipients this hour",
         r"(?:exceed(?:ed|s)?|over) (?:the )?(?:hourly|daily|per-?hour|max(?:imum)?) "
         r"(?:sending )?(?:limit|rate|emails)", r"max emails per hour",
