@@ -269,8 +269,8 @@ def test_status_alone_uses_a_fallback_rule() -> None:
 
 
 @pytest.mark.parametrize(("diagnostic", "status", "rule_id"), [
-    pytest.param("550 5.1.1 <user@example.com>: Recipient address rejected: User unknown",
-                 "5.1.1", "userunknown-status", id="status-rule"),
+    pytest.param("452 4.3.1 Insufficient system resources", "4.3.1",
+                 "systemfull-status", id="status-rule"),
     pytest.param("554 5.7.1 <user@example.com>: Relay access denied", "5.7.1",
                  "norelaying-text", id="text-rule"),
     pytest.param("452 4.2.2 Mailbox full", None, "mailboxfull-status",
@@ -317,3 +317,17 @@ def test_context_is_not_stored() -> None:
     with_context = _finding("550 Delivery failed", context="more words")
     assert with_context == _finding("550 Delivery failed")
     assert "more words" not in repr(with_context)
+
+
+def test_user_unknown_yields_to_a_disabled_account_in_the_notice() -> None:
+    """The only other reading of context: 'user unknown' where the notice says the
+    account is disabled (au/ezweb answers so): the address exists, so it is soft."""
+    finding = Finding(recipient="user@example.com", action="failed",
+                      diagnostic="550 user unknown (in reply to RCPT TO command)",
+                      context="The user(s) account is disabled.")
+    verdict = classify(finding)
+    assert (verdict.reason, verdict.classification) == ("suspend", Classification.SOFT)
+    plain = classify(Finding(recipient="user@example.com", action="failed",
+                             diagnostic="550 user unknown (in reply to RCPT TO command)"))
+    assert (plain.reason, plain.classification) == ("userunknown", Classification.HARD)
+

@@ -166,3 +166,25 @@ def _starts_with_address(line: str) -> bool:
     s = re.sub(r"^\s*[245]\d\d[ -]", "", line).lstrip(" \t<\"'")
     m = ADDRESS.match(s)
     return m is not None
+
+
+#: A paragraph that reads like an error report.
+_ERRORISH = re.compile(r"\b[45]\d\d\b|\b[45]\.\d{1,3}\.\d{1,3}\b|error|unknown|fail|reject|"
+                       r"denied|full|quota|invalid|not exist|no such|disabled|suspended",
+                       re.I)
+
+
+def error_paragraphs(text: str, exclude: list[str], limit: int = 1500) -> str | None:
+    """Paragraphs that read like an error report, skipping those about other recipients."""
+    out: list[str] = []
+    size = 0
+    for para in re.split(r"\n\s*\n", text):
+        low = para.lower()
+        if not _ERRORISH.search(para) or any(a in low for a in exclude):
+            continue
+        chunk = re.sub(r"\s+", " ", para).strip()
+        out.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            break
+    return " ".join(out)[:limit] or None

@@ -17,7 +17,12 @@ from typing import ClassVar
 
 from mailbox_processor.mime import Mail, part_text
 from mailbox_processor.models import Finding
-from mailbox_processor.parsers.context import diagnostic_near, split_diagnostic
+from mailbox_processor.parsers.context import (
+    cut_returned,
+    diagnostic_near,
+    error_paragraphs,
+    split_diagnostic,
+)
 from mailbox_processor.text import find_command, normalise_address
 
 _DS_TYPES = ("message/delivery-status", "message/global-delivery-status")
@@ -145,6 +150,7 @@ class DSN:
     name: ClassVar[str] = "dsn"
     _notice_command: str | None = None
     _use_notice: bool = True
+    _notice_context: str | None = None
 
     def parse(self, mail: Mail) -> list[Finding]:
         """See :class:`mailbox_processor.parsers.Parser`."""
@@ -180,6 +186,10 @@ class DSN:
                               "without a valid address were skipped")
             # Thousands of recipients: read the DSN fields only (bounded work).
             self._use_notice = len(blocks) <= 200
+            # One recipient: the whole notice speaks about it ("The user(s) account is
+            # disabled."), so its error paragraphs are context for the classifier.
+            self._notice_context = error_paragraphs(cut_returned(notice), exclude=[]) \
+                if len(blocks) == 1 else None
             reporting = _mta(per_message.get("reporting-mta"))
             for fields in blocks:
                 rcpt = _recipient_of(fields)
@@ -209,7 +219,8 @@ class DSN:
             diagnostic=diag or None,
             diagnostic_type=dtype,
             smtp_command=command,
-            context=near if near and near != diag else None,
+            context=" ".join(c for c in (near if near != diag else None,
+                                          self._notice_context) if c) or None,
             remote_mta=_mta(fields.get("remote-mta")),
             reporting_mta=reporting,
             date=fields.get("last-attempt-date") or fields.get("arrival-date"),

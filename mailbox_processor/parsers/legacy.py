@@ -18,7 +18,13 @@ from typing import ClassVar
 
 from mailbox_processor.mime import Mail, header_text
 from mailbox_processor.models import Finding
-from mailbox_processor.parsers.context import cut_returned, diagnostic_near, looks_like_diagnostic
+from mailbox_processor.parsers.context import (
+    _ERRORISH,
+    cut_returned,
+    diagnostic_near,
+    error_paragraphs,
+    looks_like_diagnostic,
+)
 from mailbox_processor.text import (
     ADDRESS,
     find_command,
@@ -284,7 +290,7 @@ class Legacy:
             # The address often stands apart from the reason (Gmail, Domino, Exchange):
             # the error paragraphs that name no other failed address are context.
             others = [a for a in found if a != addr]
-            context = _error_paragraphs(text, exclude=others)
+            context = error_paragraphs(text, exclude=others)
             weak = not diag or not looks_like_diagnostic(diag)
             if weak and context and (not diag or context.lower() not in diag.lower()):
                 diag = f"{diag} {context}".strip() if diag else context
@@ -362,31 +368,8 @@ def _message_ids(raw: bytes) -> set[str]:
     return out
 
 
-_ERRORISH = re.compile(r"\b[45]\d\d\b|\b[45]\.\d{1,3}\.\d{1,3}\b|error|unknown|fail|reject|"
-                       r"denied|full|quota|invalid|not exist|no such", re.I)
-
-
 def _unfold(text: str) -> str | None:
     return re.sub(r"\s+", " ", text).strip() or None
-
-
-_STRONG = re.compile(r"\b[45]\d\d\b|\b[45]\.\d{1,3}\.\d{1,3}\b")
-
-
-def _error_paragraphs(text: str, exclude: list[str], limit: int = 1500) -> str | None:
-    """Paragraphs that read like an error report, skipping those about other recipients."""
-    out: list[str] = []
-    size = 0
-    for para in re.split(r"\n\s*\n", text):
-        low = para.lower()
-        if not _ERRORISH.search(para) or any(a in low for a in exclude):
-            continue
-        chunk = re.sub(r"\s+", " ", para).strip()
-        out.append(chunk)
-        size += len(chunk)
-        if size > limit:
-            break
-    return " ".join(out)[:limit] or None
 
 
 def _first_error_paragraph(text: str) -> str | None:
