@@ -16,6 +16,7 @@ from mailbox_processor.text import find_command, find_smtp_code, find_status
 _DELIVERED_ACTIONS = frozenset({"delivered", "relayed", "expanded"})
 _GENERIC_STATUS = re.compile(r"[245]\.0\.0")
 _SUSPEND_RULE = next(r for r in RULES if r.id == "suspend-text")
+_FULL_RULE = next(r for r in RULES if r.id == "mailboxfull-text")
 _SUSPENDED = re.compile(r"(?:account|mailbox) (?:is|has been) (?:disabled|suspended|deactivated)")
 #: Reply codes repeated on each line of a multi-line SMTP reply ("550-5.7.1 ...").
 _CONTINUATION = re.compile(r"(?<=\S)\s+[245]\d\d[ -](?:[245]\.\d{1,3}\.\d{1,3} )?(?=\S)")
@@ -77,10 +78,14 @@ def classify(finding: Finding) -> Verdict:
     text = _CONTINUATION.sub(" ", (finding.diagnostic or "").lower())
     code, command = finding.smtp_code or "", finding.smtp_command or ""
     rule = match_rule(text, status, code, command)
-    if rule is not None and rule.reason == "userunknown" and finding.context \
-            and _SUSPENDED.search(finding.context.lower()):
-        # "User unknown" while the notice says the account is disabled: it exists.
-        rule = _SUSPEND_RULE
+    if rule is not None and rule.reason == "userunknown" and finding.context:
+        # "User unknown" while the notice says the mailbox is disabled or full: the
+        # address exists (the safe, soft reading wins).
+        context = finding.context.lower()
+        if _SUSPENDED.search(context):
+            rule = _SUSPEND_RULE
+        elif _FULL_RULE.text_re is not None and _FULL_RULE.text_re.search(context):
+            rule = _FULL_RULE
     if (rule is None or rule.fallback) and finding.context:
         # The diagnostic names no cause (only a status or code matched): read more.
         wider = match_rule(text + " " + finding.context.lower(), status, code, command)

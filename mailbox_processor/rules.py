@@ -134,7 +134,7 @@ RULES: tuple[Rule, ...] = (
         r"over (?:the )?(?:allowed )?quota", r"quota (?:exceeded|violation|full)",
         r"exceed(?:s|ed|ing)? (?:the |their |its )?(?:mailbox |storage |disk )?quota",
         r"(?:disk|mail|mailbox|storage) quota", r"is over (?:disk )?quota", r"overquota",
-        r"user over quota", r"not enough (?:storage )?space", r"mailbox exceeds allowed size",
+        r"user over quota", r"not enough (?:storage |disk )?space", r"mailbox exceeds allowed size",
         r"does not have enough space", r"exceeded storage allocation",
         r"mailbox has exceeded", r"mailfolder is full", r"maildir over quota",
         r"too much mail data", r"too many messages (?:on the server|in (?:the|this) mailbox)",

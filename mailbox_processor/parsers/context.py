@@ -64,11 +64,14 @@ def split_diagnostic(value: str | None) -> tuple[str | None, str | None]:
     return None, v or None
 
 
-def diagnostic_near(text: str, address: str, *, max_lines: int = 8) -> str | None:
+def diagnostic_near(
+    text: str, address: str, *, max_lines: int = 8, others: frozenset[str] = frozenset()
+) -> str | None:
     """The best-looking diagnostic around an occurrence of ``address`` in ``text``.
 
     Looks at the rest of the address's line and the lines below it (to a blank
-    line, the next address block, or ``max_lines``), then at the lines above when
+    line, the next address block, a line naming one of ``others`` (the message's
+    other failed recipients), or ``max_lines``), then at the lines above when
     the address stands alone. Occurrences whose context looks most like an error
     (SMTP codes, status codes, error words) win.
     """
@@ -114,6 +117,8 @@ def diagnostic_near(text: str, address: str, *, max_lines: int = 8) -> str | Non
                 continue
             if (_starts_with_address(line) and addr not in line.lower()) or _NEW_BLOCK.match(line):
                 break
+            if others and any(o in line.lower() for o in others):
+                break  # the next failed recipient's reply
             chunk.append(line.strip())
         context = " ".join(c for c in chunk if c)
         if not _CODE.search(context):
@@ -139,7 +144,8 @@ def diagnostic_near(text: str, address: str, *, max_lines: int = 8) -> str | Non
 
 #: Lines that open another recipient's or host's block in a Sendmail transcript.
 _NEW_BLOCK = re.compile(
-    r"\s*(?:[245]\d\d \S+ \((?:e?smtp|tcp|local)\)\.\.\.|While talking to )", re.I
+    r"\s*(?:[245]\d\d \S+ \((?:e?smtp|tcp|local)\)\.\.\.|(?:\.\.\.\s*)?While talking to )",
+    re.I,
 )
 
 

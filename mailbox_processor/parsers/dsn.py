@@ -151,6 +151,7 @@ class DSN:
     _notice_command: str | None = None
     _use_notice: bool = True
     _notice_context: str | None = None
+    _others: frozenset[str] = frozenset()
 
     def parse(self, mail: Mail) -> list[Finding]:
         """See :class:`mailbox_processor.parsers.Parser`."""
@@ -186,6 +187,7 @@ class DSN:
                               "without a valid address were skipped")
             # Thousands of recipients: read the DSN fields only (bounded work).
             self._use_notice = len(blocks) <= 200
+            self._others = frozenset(r for r in map(_recipient_of, blocks) if r)
             # One recipient: the whole notice speaks about it ("The user(s) account is
             # disabled."), so its error paragraphs are context for the classifier.
             self._notice_context = error_paragraphs(cut_returned(notice), exclude=[]) \
@@ -208,7 +210,8 @@ class DSN:
         if status and not re.fullmatch(r"[245]\.\d{1,3}\.\d{1,3}", status):
             status = None
         # A short or missing Diagnostic-Code: the notice text often has the full reply.
-        near = diagnostic_near(notice, rcpt) if self._use_notice else None
+        near = diagnostic_near(notice, rcpt, others=self._others - {rcpt}) \
+            if self._use_notice else None
         if near and len(diag or "") < 20 and (not diag or diag.lower() in near.lower()):
             diag = near
         command = find_command(diag or "") or find_command(near or "") or self._notice_command

@@ -286,7 +286,8 @@ class Legacy:
         for addr in found:
             # Context from the notice itself; the returned message's headers would
             # only mislead (the address is in its To: line).
-            diag = diagnostic_near(text, addr) or _unfold(text[:1500])
+            diag = diagnostic_near(text, addr, others=frozenset(found) - {addr}) \
+                or _unfold(text[:1500])
             # The address often stands apart from the reason (Gmail, Domino, Exchange):
             # the error paragraphs that name no other failed address are context.
             others = [a for a in found if a != addr]
