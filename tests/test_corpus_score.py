@@ -67,7 +67,7 @@ def test_no_regression(metrics: dict[str, Any]) -> None:
 @pytest.mark.xfail(strict=True, reason="issue 2 acceptance marks not reached yet")
 def test_acceptance_marks(metrics: dict[str, Any]) -> None:
     assert rate(metrics, "hard_soft_agreement") >= 0.97
-    assert rate(metrics, "reason_agreement") >= 0.905
+    assert rate(metrics, "reason_agreement") >= 0.90
     assert rate(metrics, "recipient_recall") >= 0.99
     assert rate(metrics, "recipient_precision") >= 0.99
     assert count(metrics, "false_suppressions") == 0
