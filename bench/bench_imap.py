@@ -139,15 +139,39 @@ def folder_counts(server: Server, user: str) -> dict[str, int]:
         return out
 
 
-def run_poll(server: Server, user: str, work: Path) -> dict[str, Any]:
-    """Run ``poll`` once as a child process; return wall seconds, maxrss, its summary."""
-    db = work / f"{user}.db"
+def _poll_env(user: str, work: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MAILBOX_PROCESSOR_")}
     env.update({PW_ENV: user + "pw", "XDG_CONFIG_HOME": str(work / "config"),
                 "MAILBOX_PROCESSOR_LOCK_DIR": str(work / "locks")})
-    cmd = [sys.executable, "-m", "mailbox_processor", "poll", "--host", "127.0.0.1",
-           "--port", str(server.port_tls), "--user", user, "--password-env", PW_ENV,
-           "--cafile", server.ca, "--db", str(db), "--quiet", "--json"]
+    return env
+
+
+def _poll_args(server: Server, user: str, work: Path) -> list[str]:
+    return ["-m", "mailbox_processor", "poll", "--host", "127.0.0.1",
+            "--port", str(server.port_tls), "--user", user, "--password-env", PW_ENV,
+            "--cafile", server.ca, "--db", str(work / f"{user}.db"), "--quiet", "--json"]
+
+
+def profile_poll(server: Server, user: str, work: Path, top: int = 30) -> str:
+    """Run ``poll`` once under cProfile; return its top functions."""
+    import io
+    import pstats
+
+    out = work / f"{user}.prof"
+    subprocess.run([sys.executable, "-m", "cProfile", "-o", str(out),
+                    *_poll_args(server, user, work)], cwd=work, env=_poll_env(user, work),
+                   capture_output=True, check=False)
+    buf = io.StringIO()
+    stats = pstats.Stats(str(out), stream=buf)
+    stats.sort_stats("cumulative").print_stats(top)
+    stats.sort_stats("tottime").print_stats(top)
+    return buf.getvalue()
+
+
+def run_poll(server: Server, user: str, work: Path) -> dict[str, Any]:
+    """Run ``poll`` once as a child process; return wall seconds, maxrss, its summary."""
+    env = _poll_env(user, work)
+    cmd = [sys.executable, *_poll_args(server, user, work)]
     out_path, err_path = work / f"{user}.out", work / f"{user}.err"
     rss_path = work / f"{user}.rss"
     if not os.access(TIME, os.X_OK):
@@ -194,10 +218,13 @@ def main() -> int:
     figs: list[Figure] = []
     extra: dict[str, Any] = {"pid": os.getpid()}
     users = [f"u{n}" for n in sizes]
+    profile_n = min(5_000, small_n) if args.get("profile") else 0
+    if profile_n:
+        users.append("prof")
     polls: dict[int, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="mp-bench-poll-") as tmp, dovecot(users) as server:
         work = Path(tmp)
-        for n, user in zip(sizes, users, strict=True):
+        for n, user in zip(sizes, users[: len(sizes)], strict=True):
             rate = append(server, user, messages[:n])
             log(f"imap: appended {n:,} to {user} at {rate:,.0f}/s")
             extra[f"append_rate_{n}"] = rate
@@ -222,6 +249,11 @@ def main() -> int:
             log(f"imap: poll {n:,}: {n / res['wall']:,.0f}/s, peak RSS {res['maxrss_mb']:.1f} MB,"
                 f" folders {counts}")
             polls[n] = res
+        if profile_n:
+            append(server, "prof", messages[:profile_n])
+            log(f"imap: poll of {profile_n:,} under cProfile")
+            extra["profile"] = f"poll of {profile_n:,} messages:\n" + profile_poll(
+                server, "prof", work)
     extra["polls"] = {str(k): v for k, v in polls.items()}
 
     if do_poll:

@@ -101,7 +101,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--addresses", type=int, help="addresses on check's stdin [100000]")
     ap.add_argument("--rounds", type=int, help="runs per cheap figure, median taken [3]")
     ap.add_argument("--profile", action="store_true",
-                    help="also print cProfile top functions of classify (ours) and ingest")
+                    help="also print where the time goes: classify (ours) by stage and "
+                    "cProfile top functions of classify, ingest and poll")
     ap.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     ap.add_argument("--json", type=Path, metavar="FILE", help="write every figure and detail")
     args = ap.parse_args(argv)
@@ -151,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
         run("poll" if "poll" in chosen else "memory", "bench_imap.py",
             {"poll_messages": opts["poll_messages"], "memory_messages": opts["memory_messages"],
              "rounds": opts["rounds"], "poll": "poll" in chosen, "memory": "memory" in chosen,
-             "classify_rate": classify_rate})
+             "classify_rate": classify_rate, "profile": args.profile})
     if "check" in chosen:
         run("check", "bench_check.py",
             {"suppressions": opts["suppressions"], "addresses": opts["addresses"],
@@ -168,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(markdown(figures) if args.markdown else table(figures))
     if args.profile:
-        for name in ("classify", "ingest"):
+        for name in ("classify", "ingest", "poll", "memory"):
             prof = details.get(name, {}).pop("profile", None)
             if prof:
                 print(f"\n== cProfile: {name} ==\n{prof}")

@@ -277,6 +277,10 @@ class Mail:
             ctype = self.ctype(part)
             if part.is_multipart():
                 continue
+            if ctype.startswith("multipart/"):
+                # A multipart whose boundary is missing or broken: its body is text.
+                texts.append(self.text_of(part))
+                continue
             disp = (part.get("Content-Disposition") or "").lower()
             if ctype == "text/plain" or (ctype.startswith("text/") and ctype != "text/html"
                                          and ctype != "text/rfc822-headers"):

@@ -7,7 +7,7 @@ import re
 from mailbox_processor.text import ADDRESS
 
 _DIAG_HINT = re.compile(
-    r"\b[245]\d\d\b|\b[245]\.\d{1,3}\.\d{1,3}\b|unknown|not exist|no such|invalid|full|quota|"
+    r"(?<![\d.])[245]\d\d(?![\d.])|\b[245]\.\d{1,3}\.\d{1,3}\b|unknown|not exist|no such|invalid|full|quota|"
     r"reject|denied|refused|block|spam|unavailable|disabled|suspend|error|fail|timeout|"
     r"timed out|expired|unreachable|not found|too (?:large|big|many)|exceed|unrout|"
     r"not recognized|no mailbox|host|domain|loop|relay|could not|couldn't|unable|aborted|"
@@ -149,7 +149,7 @@ _NEW_BLOCK = re.compile(
 )
 
 
-_CODE = re.compile(r"\b[245]\d\d\b|\b[245]\.\d{1,3}\.\d{1,3}\b")
+_CODE = re.compile(r"(?<![\d.])[245]\d\d(?![\d.])|\b[245]\.\d{1,3}\.\d{1,3}\b")
 
 
 def _reply_below(lines: list[str], start: int, addr: str, max_lines: int = 8) -> str:
@@ -175,7 +175,7 @@ def _starts_with_address(line: str) -> bool:
 
 
 #: A paragraph that reads like an error report.
-_ERRORISH = re.compile(r"\b[45]\d\d\b|\b[45]\.\d{1,3}\.\d{1,3}\b|error|unknown|fail|reject|"
+_ERRORISH = re.compile(r"(?<![\d.])[45]\d\d(?![\d.])|\b[45]\.\d{1,3}\.\d{1,3}\b|error|unknown|fail|reject|"
                        r"denied|full|quota|invalid|not exist|no such|disabled|suspended",
                        re.I)
 

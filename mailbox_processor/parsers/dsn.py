@@ -166,7 +166,8 @@ class DSN:
             ):
                 return []
             for part, depth in mail.parts:
-                if depth == 0 and mail.ctype(part) in ("text/plain", "text/delivery-status") \
+                if depth == 0 and (mail.ctype(part) in ("text/plain", "text/delivery-status")
+                                   or mail.ctype(part).startswith("multipart/")) \
                         and not part.is_multipart():
                     t = part_text(part)
                     if _FIELDS_IN_TEXT.search(t):
