@@ -7,7 +7,8 @@ import re
 from mailbox_processor.text import ADDRESS
 
 _DIAG_HINT = re.compile(
-    r"(?<![\d.])[245]\d\d(?![\d.])|\b[245]\.\d{1,3}\.\d{1,3}\b|unknown|not exist|no such|invalid|full|quota|"
+    r"(?<![\d.])[245]\d\d(?![\d.])|\b[245]\.\d{1,3}\.\d{1,3}\b|unknown|not exist|no such|"
+    r"invalid|full|quota|"
     r"reject|denied|refused|block|spam|unavailable|disabled|suspend|error|fail|timeout|"
     r"timed out|expired|unreachable|not found|too (?:large|big|many)|exceed|unrout|"
     r"not recognized|no mailbox|host|domain|loop|relay|could not|couldn't|unable|aborted|"
@@ -175,9 +176,11 @@ def _starts_with_address(line: str) -> bool:
 
 
 #: A paragraph that reads like an error report.
-_ERRORISH = re.compile(r"(?<![\d.])[45]\d\d(?![\d.])|\b[45]\.\d{1,3}\.\d{1,3}\b|error|unknown|fail|reject|"
-                       r"denied|full|quota|invalid|not exist|no such|disabled|suspended",
-                       re.I)
+_ERRORISH = re.compile(
+    r"(?<![\d.])[45]\d\d(?![\d.])|\b[45]\.\d{1,3}\.\d{1,3}\b|error|unknown|fail|reject|"
+    r"denied|full|quota|invalid|not exist|no such|disabled|suspended",
+    re.I,
+)
 
 
 def error_paragraphs(text: str, exclude: list[str], limit: int = 1500) -> str | None:
