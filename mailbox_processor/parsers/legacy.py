@@ -55,7 +55,7 @@ _SUBJECT = re.compile(
 )
 
 _FROM_DAEMON = re.compile(
-    r"mailer-daemon|postmaster|mail delivery|mail-daemon|maildaemon|mailer daemon|"
+    r"mailer-daemon|post_?master|mail delivery|mail-daemon|maildaemon|mailer daemon|"
     r"mdaemon|daemon@|bounce|returned|notification|delivery|administrator|"
     r"microsoftexchange|no-?reply|abuse|mailadmin|smtp",
     re.I,
