@@ -53,12 +53,13 @@ def complete(finding: Finding) -> Finding:
     if diag:
         if command is None:
             command = find_command(diag)
-        quoted = find_status(diag)
+        failure = finding.action not in _DELIVERED_ACTIONS
+        quoted = find_status(diag, failure=failure)
         if quoted and (status is None or (_GENERIC_STATUS.fullmatch(status)
                                           and quoted[0] == status[0])):
             status = quoted
         if code is None:
-            code = find_smtp_code(diag)
+            code = find_smtp_code(diag, failure=failure)
     if (status, code, command) == (finding.status, finding.smtp_code, finding.smtp_command):
         return finding
     return dataclasses.replace(finding, status=status, smtp_code=code, smtp_command=command)

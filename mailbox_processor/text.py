@@ -64,16 +64,32 @@ def is_daemon_address(addr: str) -> bool:
     return bool(_MAILER_DAEMON.match(local))
 
 
-def find_status(text: str) -> str | None:
-    """The first RFC 3463 status code in ``text`` (e.g. ``"5.1.1"``)."""
-    m = STATUS.search(text)
-    return ".".join(m.groups()) if m else None
+def find_status(text: str, *, failure: bool = False) -> str | None:
+    """The first RFC 3463 status code in ``text`` (e.g. ``"5.1.1"``).
+
+    With ``failure``, the first 4.x.x or 5.x.x one when there is one: a transcript
+    quotes the successful steps (``250 2.1.5 Ok``) before the reply that failed.
+    """
+    first = None
+    for m in STATUS.finditer(text):
+        if not failure or m.group(1) != "2":
+            return ".".join(m.groups())
+        first = first or ".".join(m.groups())
+    return first
 
 
-def find_smtp_code(text: str) -> str | None:
-    """The first SMTP reply code that reads like a reply (``550 5.1.1 ...``, ``550-...``)."""
-    m = _SMTP_REPLY_STRICT.search(text)
-    return m.group(1) if m else None
+def find_smtp_code(text: str, *, failure: bool = False) -> str | None:
+    """The first SMTP reply code that reads like a reply (``550 5.1.1 ...``, ``550-...``).
+
+    With ``failure``, the first 4xx or 5xx reply when there is one (see
+    :func:`find_status`).
+    """
+    first = None
+    for m in _SMTP_REPLY_STRICT.finditer(text):
+        if not failure or m.group(1)[0] != "2":
+            return m.group(1)
+        first = first or m.group(1)
+    return first
 
 
 def unfold(text: str) -> str:

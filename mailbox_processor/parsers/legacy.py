@@ -299,8 +299,8 @@ class Legacy:
                 Finding(
                     recipient=addr,
                     action="failed",
-                    status=find_status(diag or ""),
-                    smtp_code=find_smtp_code(diag or ""),
+                    status=find_status(diag or "", failure=True),
+                    smtp_code=find_smtp_code(diag or "", failure=True),
                     smtp_command=find_command(diag or "") or text_command,
                     diagnostic=diag,
                     context=context,
@@ -310,8 +310,8 @@ class Legacy:
             # A bounce that names nobody (or only the sender): record it, addressless.
             diag = _first_error_paragraph(text)
             findings.append(Finding(recipient=None, action="failed", diagnostic=diag,
-                                    status=find_status(diag or ""),
-                                    smtp_code=find_smtp_code(diag or "")))
+                                    status=find_status(diag or "", failure=True),
+                                    smtp_code=find_smtp_code(diag or "", failure=True)))
         return findings
 
     @staticmethod
