@@ -297,9 +297,9 @@ RULES: tuple[Rule, ...] = (
         r"invalid final delivery userid", r"recipient name is not recognized",
         r"no valid recipients for this mm", r"^unknown user:",
         r"address couldn't be found\.",
-        r"ディレクトリには見つかりません",
+        r"ディレクトリには見つかりません", r"mail\.local: unknown user",
     ), note="the gateway's own directory says the address does not exist (Domino, IMail, "
-            "Exchange 2003, Verizon MMS, Office 365 'couldn't be found')"),
+            "Exchange 2003, Verizon MMS, Office 365 'couldn't be found', Sendmail mail.local)"),
     Rule("userunknown-text", "userunknown", text=USER_UNKNOWN, command="RCPT",
          note="Postfix/Sendmail/Exim/qmail/Exchange/Gmail/Yahoo/Domino unknown-user wording"),
     # "User unknown" answered to DATA: the recipient was accepted at RCPT time, so it
