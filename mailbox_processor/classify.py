@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import re
 
-from mailbox_processor.models import HARD_REASONS, Classification, Finding, Verdict
+from mailbox_processor.models import HARD_REASONS, REASONS, Classification, Finding, Verdict
 from mailbox_processor.rules import RULES, Rule
 from mailbox_processor.text import find_command, find_smtp_code, find_status
 
@@ -76,6 +76,13 @@ def classify(finding: Finding) -> Verdict:
     if (finding.action in _DELIVERED_ACTIONS or finding.kind == "delivered"
             or status.startswith("2.")):
         return Verdict(finding, Classification.DELIVERED, "delivered", "action-delivered")
+    if finding.reason in REASONS and finding.action != "delayed":
+        # The reporting MTA classified it itself (PowerMTA's bounce category).
+        reason = finding.reason
+        assert reason is not None
+        kind = (Classification.HARD if is_hard(reason, finding.status, finding.smtp_code)
+                else Classification.SOFT)
+        return Verdict(finding, kind, reason, "format-category")
     text = _CONTINUATION.sub(" ", (finding.diagnostic or "").lower())
     code, command = finding.smtp_code or "", finding.smtp_command or ""
     rule = match_rule(text, status, code, command)

@@ -127,6 +127,29 @@ def _is_wrapped_bounce(mail: Mail) -> bool:
     return bool(_DAEMON_FROM.search(mail.from_addr)) and b"delivery-status" in mail.raw
 
 
+#: PowerMTA's own bounce categories (``X-PowerMTA-BounceCategory``, documented in
+#: the PowerMTA user's guide) -> our reason words. "other" and unknown ones map to
+#: nothing: the rule table decides.
+POWERMTA_CATEGORIES = {
+    "bad-mailbox": "userunknown",
+    "bad-domain": "hostunknown",
+    "inactive-mailbox": "suspend",
+    "quota-issues": "mailboxfull",
+    "message-expired": "expired",
+    "no-answer-from-host": "expired",
+    "bad-connection": "networkerror",
+    "routing-errors": "systemerror",
+    "bad-configuration": "systemerror",
+    "protocol-errors": "systemerror",
+    "spam-related": "spamdetected",
+    "virus-related": "virusdetected",
+    "content-related": "contenterror",
+    "policy-related": "policyviolation",
+    "invalid-sender": "rejected",
+    "relaying-issues": "norelaying",
+}
+
+
 def _norm_action(value: str | None) -> str | None:
     if not value:
         return None
@@ -223,6 +246,8 @@ class DSN:
             diagnostic=diag or None,
             diagnostic_type=dtype,
             smtp_command=command,
+            reason=POWERMTA_CATEGORIES.get(
+                (fields.get("x-powermta-bouncecategory") or "").strip().lower()),
             context=" ".join(c for c in (near if near != diag else None,
                                           self._notice_context) if c) or None,
             remote_mta=_mta(fields.get("remote-mta")),
