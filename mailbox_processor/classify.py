@@ -107,6 +107,13 @@ def classify(finding: Finding) -> Verdict:
         reason, rule_id = "onhold", "fallback-onhold"
     else:
         reason, rule_id = "undefined", "fallback-undefined"
+    if reason == "userunknown" and finding.gateway and (
+            rule_id != "userunknown-status" or finding.gateway == "amazon-ses-inbound"):
+        # The gateway accepted the recipient, then relayed a refusal (like "user
+        # unknown" after DATA) or answered with a receipt rule's template: the
+        # address is not proven gone. An explicit 5.1.1 relayed by a plain gateway
+        # still counts.
+        reason, rule_id = "filtered", f"gateway-{finding.gateway}"
     if finding.action == "delayed":
         return Verdict(finding, Classification.DELAYED, reason, rule_id)
     if is_hard(reason, finding.status, finding.smtp_code):

@@ -83,6 +83,10 @@ class Finding:
     date: str | None = None
     kind: str | None = None
     reason: str | None = None
+    #: Set when a store-and-forward gateway reported the failure after it had
+    #: accepted the recipient (see ``parsers.dsn.GATEWAYS``): its "user unknown"
+    #: cannot prove the address is gone.
+    gateway: str | None = None
     #: More of the notice around the recipient: read by the classifier only when the
     #: diagnostic itself names no cause. Not stored.
     context: str | None = field(default=None, compare=False, repr=False)

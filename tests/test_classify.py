@@ -331,3 +331,24 @@ def test_user_unknown_yields_to_a_disabled_account_in_the_notice() -> None:
                              diagnostic="550 user unknown (in reply to RCPT TO command)"))
     assert (plain.reason, plain.classification) == ("userunknown", Classification.HARD)
 
+
+@pytest.mark.parametrize(("gateway", "status", "rule_id"), [
+    ("active-hunter", None, "gateway-active-hunter"),
+    ("amazon-ses-inbound", "5.1.1", "gateway-amazon-ses-inbound"),
+])
+def test_user_unknown_behind_a_gateway_is_filtered(gateway: str, status: str | None,
+                                                   rule_id: str) -> None:
+    """A gateway that accepted the recipient cannot prove it gone: soft, not hard."""
+    finding = Finding(recipient="user@example.com", action="failed", status=status,
+                      diagnostic="550 Recipient address rejected: User unknown",
+                      smtp_command="RCPT", gateway=gateway)
+    verdict = classify(finding)
+    assert (verdict.reason, verdict.classification, verdict.rule_id) == (
+        "filtered", Classification.SOFT, rule_id)
+
+
+def test_explicit_5_1_1_relayed_by_a_plain_gateway_stays_hard() -> None:
+    finding = Finding(recipient="user@example.com", action="failed", status="5.1.1",
+                      diagnostic="550 5.1.1 User unknown", gateway="active-hunter")
+    assert classify(finding).classification is Classification.HARD
+

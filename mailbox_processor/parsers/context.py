@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from mailbox_processor.mime import Mail
 from mailbox_processor.text import ADDRESS
 
 _DIAG_HINT = re.compile(
@@ -197,3 +198,24 @@ def error_paragraphs(text: str, exclude: list[str], limit: int = 1500) -> str | 
         if size > limit:
             break
     return " ".join(out)[:limit] or None
+
+
+#: Gateways that accept every recipient, then bounce on their own or on an inner
+#: server's behalf: (id, regex on the Reporting-MTA or the raw headers, why).
+GATEWAYS: tuple[tuple[str, re.Pattern[str], str], ...] = (
+    ("amazon-ses-inbound", re.compile(r"^inbound-smtp\.[a-z0-9-]+\.amazonaws\.com$", re.I),
+     "Amazon SES receiving: a receipt rule's Bounce action, whose SMTP reply the domain "
+     "owner picked from templates ('Mailbox does not exist'); a rule, not a lookup"),
+    ("active-hunter", re.compile(r"Active!Hunter", re.I),
+     "Active!Hunter anti-spam gateway: accepts at RCPT, then relays the inner server's "
+     "refusal"),
+)
+
+
+def find_gateway(mail: Mail, reporting: str | None = None) -> str | None:
+    """The id of the store-and-forward gateway that reported this bounce, if any."""
+    head = mail.raw[:4096].decode("latin-1")
+    for gid, pattern, _why in GATEWAYS:
+        if (reporting and pattern.search(reporting)) or pattern.search(head):
+            return gid
+    return None

@@ -21,6 +21,7 @@ from mailbox_processor.parsers.context import (
     cut_returned,
     diagnostic_near,
     error_paragraphs,
+    find_gateway,
     split_diagnostic,
 )
 from mailbox_processor.text import find_command, normalise_address
@@ -175,6 +176,7 @@ class DSN:
     _use_notice: bool = True
     _notice_context: str | None = None
     _others: frozenset[str] = frozenset()
+    _gateway: str | None = None
 
     def parse(self, mail: Mail) -> list[Finding]:
         """See :class:`mailbox_processor.parsers.Parser`."""
@@ -217,6 +219,7 @@ class DSN:
             self._notice_context = error_paragraphs(cut_returned(notice), exclude=[]) \
                 if len(blocks) == 1 else None
             reporting = _mta(per_message.get("reporting-mta"))
+            self._gateway = find_gateway(mail, reporting)
             for fields in blocks:
                 rcpt = _recipient_of(fields)
                 if rcpt is None or rcpt in seen:
@@ -246,6 +249,7 @@ class DSN:
             diagnostic=diag or None,
             diagnostic_type=dtype,
             smtp_command=command,
+            gateway=self._gateway,
             reason=POWERMTA_CATEGORIES.get(
                 (fields.get("x-powermta-bouncecategory") or "").strip().lower()),
             context=" ".join(c for c in (near if near != diag else None,

@@ -23,6 +23,7 @@ from mailbox_processor.parsers.context import (
     cut_returned,
     diagnostic_near,
     error_paragraphs,
+    find_gateway,
     looks_like_diagnostic,
 )
 from mailbox_processor.text import (
@@ -283,6 +284,7 @@ class Legacy:
                 found.append(to[0])
         findings = []
         text_command = find_command(text) if found else None
+        gateway = find_gateway(mail) if found else None
         for addr in found:
             # Context from the notice itself; the returned message's headers would
             # only mislead (the address is in its To: line).
@@ -304,6 +306,7 @@ class Legacy:
                     smtp_command=find_command(diag or "") or text_command,
                     diagnostic=diag,
                     context=context,
+                    gateway=gateway,
                 )
             )
         if not findings and _FROM_DAEMON.search(mail.from_addr) and _SUBJECT.search(mail.subject):
