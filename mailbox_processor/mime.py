@@ -86,31 +86,29 @@ def header_text(value: object) -> str | None:
     if value is None:
         return None
     if isinstance(value, email.header.Header):
-        try:
-            parts = email.header.decode_header(value)
-            text = "".join(
-                p.decode(normalise_charset(c), errors="replace") if isinstance(p, bytes) else p
-                for p, c in parts
-            )
-        except Exception:
-            text = str(value)
+        text = _decode_words(value) or str(value)
     else:
         text = str(value)
         if "=?" in text and _ENCODED_WORD.search(text):
-            try:
-                parts = email.header.decode_header(text)
-                text = "".join(
-                    p.decode(normalise_charset(c), errors="replace") if isinstance(p, bytes) else p
-                    for p, c in parts
-                )
-            except Exception:
-                pass
+            text = _decode_words(text) or text
     text = _WS.sub(" ", text).replace("\r", "").replace("\n", " ").strip()
     # 8-bit headers arrive as surrogate escapes with compat32.
     if not text.isascii() and _SURROGATE.search(text):
         raw = text.encode("utf-8", "surrogateescape")
         text = decode_bytes(raw, "utf-8")
     return text
+
+
+def _decode_words(value: str | email.header.Header) -> str | None:
+    """RFC 2047 encoded words decoded (``None`` when the header is beyond repair)."""
+    try:
+        parts = email.header.decode_header(value)
+    except Exception:
+        return None
+    return "".join(
+        p.decode(normalise_charset(c), errors="replace") if isinstance(p, bytes) else p
+        for p, c in parts
+    )
 
 
 def part_text(
