@@ -44,7 +44,7 @@ def report_rows(
                 "reason": None,
                 "status": None,
                 "smtp_code": None,
-                "diagnostic": report.error,
+                "diagnostic": f"unparseable: {report.error}" if report.error else None,
                 "parser": report.parser,
             }
         )
