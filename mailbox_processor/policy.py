@@ -111,6 +111,9 @@ class Policy:
             action = Action.COUNT if cls is Classification.SOFT else Action.SUPPRESS
         if action is Action.COUNT and cls in (Classification.HARD, Classification.COMPLAINT):
             return Action.SUPPRESS
+        if action is Action.SUPPRESS and cls is Classification.SOFT:
+            # A temporary failure of a "hard" reason (a 4xx notaccept) only counts.
+            return Action.COUNT
         return action
 
 

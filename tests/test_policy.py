@@ -232,3 +232,12 @@ def test_describe_address_advice(
     hard = policy.describe_address(db, "H@Example.com")
     assert (hard["state"], hard["action"]) == ("active", policy.ADVICE["hard"])
     assert [e["reason"] for e in hard["events"]] == ["userunknown"]
+
+
+def test_soft_verdict_of_a_hard_reason_only_counts() -> None:
+    """A 4xx notaccept is soft: it counts toward the threshold, never suppresses at once."""
+    from mailbox_processor.policy import Action, Policy
+
+    assert Policy().action_for("soft", "notaccept") is Action.COUNT
+    assert Policy().action_for("hard", "notaccept") is Action.SUPPRESS
+
