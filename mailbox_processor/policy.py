@@ -111,8 +111,9 @@ class Policy:
             action = Action.COUNT if cls is Classification.SOFT else Action.SUPPRESS
         if action is Action.COUNT and cls in (Classification.HARD, Classification.COMPLAINT):
             return Action.SUPPRESS
-        if action is Action.SUPPRESS and cls is Classification.SOFT:
-            # A temporary failure of a "hard" reason (a 4xx notaccept) only counts.
+        if action is Action.SUPPRESS and cls is Classification.SOFT and reason in HARD_REASONS:
+            # A temporary failure of a "hard" reason (a 4xx notaccept) only counts; a
+            # soft reason the operator set to "suppress" is suppressed as asked.
             return Action.COUNT
         return action
 
