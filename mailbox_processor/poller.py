@@ -237,7 +237,7 @@ def poll_folder(
         result.rescanned = True
         last = 0
     result.uidvalidity, result.last_uid = status.uidvalidity, last
-    uids = _pending_uids(cfg, source, last)
+    uids = _pending_uids(cfg, source, last, status.uidnext)
     log.debug("%s: UIDVALIDITY %d, checkpoint UID %d, %d messages to process",
               cfg.url, status.uidvalidity, last, len(uids))
     if on_start:
@@ -256,10 +256,12 @@ def poll_folder(
     return result
 
 
-def _pending_uids(cfg: MailboxConfig, source: ImapSource, last: int) -> list[int]:
+def _pending_uids(
+    cfg: MailboxConfig, source: ImapSource, last: int, uidnext: int | None = None
+) -> list[int]:
     """UIDs to process: all above the checkpoint, plus those at or below it that a killed
     run committed but did not file yet (still in the folder, still unseen)."""
-    new = source.uids_after(last)
+    new = source.uids_after(last, uidnext)
     if last <= 0:
         return new
     action = cfg.post_action

@@ -399,3 +399,31 @@ def test_idle_is_renewed_before_the_limit(monkeypatch: pytest.MonkeyPatch) -> No
     with src:
         assert src.wait_for_changes(3600, lambda: False) is False
     assert log.count(("idle",)) == 1 and log.count(("idle_done",)) == 1
+
+
+def test_a_large_backlog_is_searched_in_uid_windows() -> None:
+    """Parsing one SEARCH response for 100k UIDs costs tens of MB: windows keep it flat."""
+    uids = {u: b"x" for u in range(1, 25_001, 5)}  # 5,000 messages over 25,000 UIDs
+    _, log, _, src = make(uids)
+    with src:
+        src.select()
+        found = src.uids_after(0, uidnext=25_001)
+    assert found == sorted(uids)
+    searches = [entry[1] for entry in log if entry[0] == "search"]
+    assert searches[:3] == [("UID", "1:10000"), ("UID", "10001:20000"), ("UID", "20001:25000")]
+    assert searches[-1] == ("UID", "25001:*")  # arrivals after SELECT
+
+
+def test_unsolicited_expunge_responses_are_dropped() -> None:
+    """imaplib keeps every untagged EXPUNGE a MOVE produces unless someone drains them."""
+
+    class Imap:
+        untagged_responses: dict[str, list[bytes]] = {"EXPUNGE": [b"1"] * 1000, "OK": [b"x"]}
+
+    _, _, client, src = make({1: b"x"})
+    client._imap = Imap()  # type: ignore[attr-defined]
+    with src:
+        src.select()
+        src.move([1], "Processed")
+    assert "EXPUNGE" not in Imap.untagged_responses
+    assert Imap.untagged_responses["OK"] == [b"x"]

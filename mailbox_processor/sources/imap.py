@@ -224,7 +224,9 @@ class ImapSource:
         """Run one client call, turning connection and protocol failures into ours."""
         client = self._require()
         try:
-            return fn(client)
+            result = fn(client)
+            self._drain(client)
+            return result
         except CONNECTION_ERRORS as exc:
             raise ImapConnectionError(
                 f"connection to {self.cfg.host}:{self.cfg.effective_port} lost"
@@ -234,6 +236,15 @@ class ImapSource:
             raise SourceError(
                 f"IMAP {what or 'command'} failed on {self.cfg.url}: {_reason(exc)}"
             ) from None
+
+    @staticmethod
+    def _drain(client: Any) -> None:
+        """Drop unsolicited responses imaplib keeps forever (one EXPUNGE per message a
+        MOVE removes): over a 100k-message backlog they add megabytes."""
+        untagged = getattr(getattr(client, "_imap", None), "untagged_responses", None)
+        if isinstance(untagged, dict):
+            for key in ("EXPUNGE", "VANISHED", "RECENT", "FETCH"):
+                untagged.pop(key, None)
 
     # -- folders ---------------------------------------------------------------------
 
@@ -269,10 +280,29 @@ class ImapSource:
         uids = self._guard(lambda c: c.search(list(criteria)), "SEARCH")
         return sorted(int(u) for u in uids)
 
-    def uids_after(self, last_uid: int) -> list[int]:
-        """UIDs greater than ``last_uid``, ascending (``UID n:*`` always matches the
-        highest message even when it is lower than n, so the result is filtered)."""
-        return [u for u in self.search_uids(["UID", f"{last_uid + 1}:*"]) if u > last_uid]
+    #: UIDs asked for per SEARCH: parsing one response for a huge backlog costs tens of
+    #: MB; windows keep the peak flat.
+    SEARCH_WINDOW = 10_000
+
+    def uids_after(self, last_uid: int, uidnext: int | None = None) -> list[int]:
+        """UIDs greater than ``last_uid``, ascending.
+
+        With ``uidnext`` (from SELECT) the range is searched in windows of
+        :attr:`SEARCH_WINDOW` UIDs. ``UID n:*`` always matches the highest message
+        even when it is lower than n, so the open-ended search is filtered.
+        """
+        if uidnext is None or uidnext - last_uid <= self.SEARCH_WINDOW:
+            return [u for u in self.search_uids(["UID", f"{last_uid + 1}:*"]) if u > last_uid]
+        out: list[int] = []
+        start = last_uid + 1
+        while start < uidnext:
+            end = min(start + self.SEARCH_WINDOW - 1, uidnext - 1)
+            out.extend(u for u in self.search_uids(["UID", f"{start}:{end}"])
+                       if start <= u <= end)
+            start = end + 1
+        # Messages that arrived after SELECT (UIDs at or above uidnext).
+        out.extend(u for u in self.search_uids(["UID", f"{uidnext}:*"]) if u >= uidnext)
+        return out
 
     def fetch(self, uids: Sequence[int], uidvalidity: int) -> list[RawMessage]:
         """UID FETCH BODY.PEEK[] for ``uids`` (the \\Seen flag is left alone).
