@@ -126,10 +126,10 @@ def _original(mail: Mail) -> OriginalMessage:
             date=header_text(returned.get("Date")),
         )
     # Inlined after a marker ("--- Below this line is a copy of the message.").
-    from mailbox_processor.parsers.context import RETURNED_MARKERS
+    from mailbox_processor.parsers.context import find_returned
 
     text = mail.notice_text
-    m = RETURNED_MARKERS.search(text)
+    m = find_returned(text)
     if not m:
         return OriginalMessage()
     found: dict[str, str] = {}
