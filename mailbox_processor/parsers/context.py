@@ -36,7 +36,9 @@ RETURNED_MARKERS = re.compile(
 # (Lowercasing a pattern would turn \S into \s: the markers use no such escape.)
 assert not re.search(r"\\[A-Z]", RETURNED_MARKERS.pattern)
 _RETURNED_MARKERS_LC = re.compile(RETURNED_MARKERS.pattern.lower(), re.M)
-_HEADER_BLOCK = re.compile(r"\n\n(?:return-path|received|message-id|x-original-to|delivered-to):[ \t]")
+_HEADER_BLOCK = re.compile(
+    r"\n\n(?:return-path|received|message-id|x-original-to|delivered-to):[ \t]"
+)
 
 
 def find_returned(text: str) -> re.Match[str] | None:
