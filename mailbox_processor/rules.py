@@ -142,7 +142,9 @@ RULES: tuple[Rule, ...] = (
         r"mailbox would exceed", r"mail file size exceeds", r"inbox is full",
         r"recipient reached disk quota", r"exceeding receiving limits",
         r"postfach (?:ist )?voll", r"buzón lleno", r"casella piena",
-    ), note="Postfix/Dovecot/Exim/qmail/Exchange/Yahoo/Gmail over-quota wording"),
+    ), unless=r"throttling|sending (?:rate|quota)|daily (?:message|sending) quota",
+        note="Postfix/Dovecot/Exim/qmail/Exchange/Yahoo/Gmail over-quota wording "
+             "(not a sender's own sending quota: Amazon SES 'Throttling failure')"),
     Rule("mesgtoobig-recipient", "mesgtoobig", text=r"recipsizelimit|too large for this recipient",
          note="Exchange 5.2.3 RESOLVER.RST.RecipSizeLimit"),
     Rule("exceedlimit-status", "exceedlimit", status=r"[45]\.2\.3",
@@ -172,6 +174,7 @@ RULES: tuple[Rule, ...] = (
         r"recipient rejected: temporarily inactive", r"is currently suspended",
         r"account expired", r"inactive (?:account|mailbox|user)",
         r"recipient account is blocked", r"compte du destinataire est bloque",
+        r"has been suspended",
     ), note="Gmail/QQ/163/Yahoo/Exim disabled or suspended accounts"),
     Rule("hasmoved-status", "hasmoved", status=r"[45]\.1\.6|5\.7\.17|5\.7\.18",
          note="RFC 3463 X.1.6 mailbox has moved; RFC 7293 X.7.17/18"),
@@ -183,7 +186,7 @@ RULES: tuple[Rule, ...] = (
         r"relay(?:ing)? (?:access )?(?:denied|not permitted|prohibited|not allowed)",
         r"not (?:permitted|allowed) to relay", r"unable to relay", r"as a relay",
         r"insecure mail relay", r"not an open relay", r"this system is not configured to relay",
-        r"relaying mail to .* is not allowed", r"we don't handle mail for",
+        r"relaying mail to ", r"we don't handle mail for",
         r"not a gateway", r"not local host", r"that domain isn't in my list of allowed rcpthost",
         r"requires authentication when attempting to send to a non-local",
         r"relay not permitted", r"no relaying", r"cannot relay",
@@ -266,7 +269,7 @@ RULES: tuple[Rule, ...] = (
         r"insufficient disk space", r"insufficient system storage", r"mail system full",
     ), note="Sendmail 452 4.4.5 / Exchange 452 4.3.1: the receiving system is out of space"),
     Rule("rejected-sender", "rejected", text=_any(
-        r"sender address rejected", r"sender (?:verify|verification) failed",
+        r"sender (?:email )?address rejected", r"sender (?:verify|verification) failed",
         r"domain of sender address", r"sender domain (?:is empty|must exist|not found|"
         r"does not exist|is not valid)",
     ), note="Postfix reject_unknown_sender_domain / Exim sender verify: our envelope sender"),
@@ -283,7 +286,8 @@ RULES: tuple[Rule, ...] = (
         r"malformed or unexpected name server reply", r"dns (?:lookup )?(?:timeout|temporary)",
     ), note="temporary DNS failures: Postfix 'Name service error', Sendmail 'lookup failure'"),
     Rule("notaccept-nullmx", "notaccept", text=_any(
-        r"null ?mx", r"does not accept mail", r"no mx (?:record )?found for domain",
+        r"null ?mx", r"(?<!server )does not accept mail(?! from)",
+        r"no mx (?:record )?found for domain",
         r"indicated no smtp service", r"couldn't find a mail exchanger or ip address",
     ),
          note="RFC 7505 null MX stated in words (X.1.10 is also Microsoft's 'not found')"),
@@ -383,6 +387,7 @@ RULES: tuple[Rule, ...] = (
     Rule("toomanyconn-text", "toomanyconn", text=_any(
         r"too many (?:connections|concurrent|smtp sessions|errors from your ip|recipients)",
         r"connection frequency limited", r"too many open connections",
+        r"throttling failure", r"max emails per hour",
         r"connection (?:rate )?limit", r"maximum connection limit",
         r"exceeds per-domain connection limit", r"trop de connexions",
         r"we have already made numerous attempts",
@@ -391,6 +396,8 @@ RULES: tuple[Rule, ...] = (
          note="RFC 3463 X.5.3 too many recipients"),
     Rule("networkerror-connect", "networkerror", text=_any(
         r"(?:wasn't|was not|unable to|could not) (?:able to )?establish an? smtp connection",
+        r"forwarding loop", r"routing loop", r"hop count exceeded",
+        r"unrout(?:e)?able mail domain",
         r"dns query failed",
     ), note="qmail '(#4.4.1) wasn't able to establish an SMTP connection', Exchange 5.4.312"),
     Rule("expired-message", "expired", text=_any(

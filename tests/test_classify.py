@@ -352,3 +352,17 @@ def test_explicit_5_1_1_relayed_by_a_plain_gateway_stays_hard() -> None:
                       diagnostic="550 5.1.1 User unknown", gateway="active-hunter")
     assert classify(finding).classification is Classification.HARD
 
+
+
+def test_a_senders_own_quota_is_not_a_full_mailbox() -> None:
+    """Amazon SES 'Throttling failure: Daily message quota exceeded' is about us."""
+    verdict = classify(Finding(recipient="user@example.com", action="failed",
+                               diagnostic="454 Throttling failure: Daily message quota exceeded."))
+    assert verdict.reason == "toomanyconn"
+    assert verdict.classification is Classification.SOFT
+
+
+def test_a_server_refusing_our_domain_is_not_a_null_mx() -> None:
+    verdict = classify(Finding(recipient="user@example.com", action="failed",
+                               diagnostic="550 This server does not accept mail from example.org"))
+    assert verdict.classification is Classification.SOFT
