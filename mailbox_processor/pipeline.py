@@ -18,7 +18,7 @@ import sqlite_utils
 from mailbox_processor import store
 from mailbox_processor.engine import parse_message
 from mailbox_processor.models import Classification, Report
-from mailbox_processor.policy import Policy, apply_to_address, load_policy
+from mailbox_processor.policy import Policy, apply_to_addresses, apply_to_messages, load_policy
 from mailbox_processor.sources import RawMessage
 from mailbox_processor.sources.files import iter_paths
 
@@ -228,15 +228,20 @@ def ingest_batch(
     """
     policy = policy or load_policy(db)
     now = now or store.now_utc()
-    outcomes: list[IngestOutcome] = []
-    seen: set[str] = set()
+    shas = [message_sha256(raw) for raw in raws]
+    # (sha256, status, report, error) per input, then the rows of the new ones: every
+    # table is written once per batch, with one prepared statement (executemany).
+    results: list[tuple[str, str, Report | None, str | None]] = []
+    messages: list[dict[str, Any]] = []
+    raw_items: list[tuple[str, bytes]] = []
+    bounces: list[dict[str, Any]] = []
+    touched: list[tuple[str, tuple[str, ...]]] = []
     with store.transaction(db):
         store.expire_due(db, now)
-        for raw in raws:
-            sha = message_sha256(raw)
-            if sha in seen or store.message_exists(db, sha):
-                seen.add(sha)
-                outcomes.append(IngestOutcome(sha, "duplicate", None))
+        seen = store.existing_messages(db, shas)
+        for raw, sha in zip(raws, shas, strict=True):
+            if sha in seen:
+                results.append((sha, "duplicate", None, None))
                 continue
             seen.add(sha)
             report: Report | None
@@ -251,8 +256,7 @@ def ingest_batch(
                 status = "not_bounce"
             else:
                 status = "new"
-            store.insert_message(
-                db,
+            messages.append(
                 {
                     "sha256": sha,
                     "source": raw.source,
@@ -270,22 +274,28 @@ def ingest_batch(
                     "outcome": {"new": "parsed"}.get(status, status),
                     "parser": report.parser if report else None,
                     "error": error,
-                },
+                }
             )
             if keep_raw and raw.raw:
-                store.store_raw(db, sha, raw.raw)
-            newly: list[str] = []
+                raw_items.append((sha, raw.raw))
             if report is not None and error is None:
                 rows = bounce_rows(sha, report, policy, now)
-                store.insert_bounces(db, rows)
-                for address in dict.fromkeys(r["recipient"] for r in rows if r["recipient"]):
-                    if apply_to_address(db, address, policy, now=now):
-                        newly.append(address)
-            outcomes.append(IngestOutcome(sha, status, report, tuple(newly), error))
+                bounces.extend(rows)
+                addresses = tuple(dict.fromkeys(r["recipient"] for r in rows if r["recipient"]))
+                if addresses:
+                    touched.append((sha, addresses))
+            results.append((sha, status, report, error))
+        store.insert_messages(db, messages)
+        store.store_raws(db, raw_items)
+        store.insert_bounces(db, bounces)
+        newly = dict(zip((sha for sha, _ in touched),
+                         apply_to_messages(db, touched, policy, now=now), strict=True))
         if checkpoint is not None:
             store.set_checkpoint(db, *checkpoint)
         store.prune_raw(db, policy.raw_retention_days, now)
-    return outcomes
+    return [IngestOutcome(sha, status, report, newly.get(sha, ()) if status != "duplicate"
+                          else (), error)
+            for sha, status, report, error in results]
 
 
 def _batches(items: Iterable[RawMessage], size: int) -> Iterator[list[RawMessage]]:
@@ -392,8 +402,8 @@ def reclassify(db: sqlite_utils.Database, *, now: str | None = None) -> Reclassi
             action = policy.action_for(row["classification"], row["reason"]).value
             if action != row["policy_action"]:
                 store.set_bounce_action(db, row["id"], action)
-        for address in store.all_event_addresses(db):
-            apply_to_address(db, address, policy, now=now, why="reclassify")
+        apply_to_addresses(db, store.all_event_addresses(db), policy, now=now,
+                           why="reclassify")
         summary.events_after = store.table_counts(db)["bounces"]
         summary.suppressions_after = sum(1 for _ in store.export_suppressions(db))
     return summary

@@ -233,24 +233,37 @@ def decide(
 
 
 
-def apply_to_address(
-    db: sqlite_utils.Database,
+@dataclass(frozen=True)
+class AddressChange:
+    """What recomputing one address does to the database (see :func:`plan_address`).
+
+    ``row`` is the ``suppressions`` row to save (``None``: nothing to save),
+    ``delete`` says the row goes, ``history`` holds the ``suppression_history`` rows
+    to append, in order, and ``newly`` is True when the address became actively
+    suppressed.
+    """
+
+    row: dict[str, Any] | None = None
+    delete: bool = False
+    history: tuple[dict[str, Any], ...] = ()
+    newly: bool = False
+
+
+def plan_address(
     address: str,
+    existing: Mapping[str, Any] | None,
+    events: Sequence[Mapping[str, Any]],
     policy: Policy,
     *,
-    now: str | None = None,
+    now: str,
     actor: str = "mailbox-processor",
     why: str = "bounce",
-) -> bool:
-    """Recompute the suppression of one address from all its events.
+) -> AddressChange:
+    """Decide, without touching the database, what :func:`apply_to_address` writes.
 
-    Manual and imported suppressions stay as they are (only their counts change); a
-    manual unsuppress holds until a new suppress-worthy event arrives after it.
-    Returns True when the address became actively suppressed by this call.
+    ``existing`` is the address's ``suppressions`` row (or ``None``) and ``events``
+    its :func:`store.address_events` rows, oldest first.
     """
-    now = now or store.now_utc()
-    existing = store.get_suppression(db, address)
-    events = store.address_events(db, address)
     counts = Counter(e["classification"] for e in events)
     base: dict[str, Any] = {
         "address": address,
@@ -267,18 +280,17 @@ def apply_to_address(
     decision = decide(events, policy, now=now, after=after)
 
     if existing is not None and existing["source"] != "bounce" and existing["state"] == ACTIVE:
-        store.save_suppression(db, {**existing, **base})
-        return False
+        return AddressChange(row={**existing, **base})
     if decision is None:
         if existing is None:
-            return False
+            return AddressChange()
         if existing["state"] == store.REMOVED:
-            store.save_suppression(db, {**existing, **base})
-            return False
-        store.delete_suppression(db, address)
-        _history(db, address, now, "released", None, "policy", None, None, actor,
-                 f"{why}: the events no longer call for a suppression")
-        return False
+            return AddressChange(row={**existing, **base})
+        return AddressChange(
+            delete=True,
+            history=(_history_row(address, now, "released", None, "policy", None, None, actor,
+                                  f"{why}: the events no longer call for a suppression"),),
+        )
     row = {
         **(existing or {}),
         **base,
@@ -293,18 +305,132 @@ def apply_to_address(
     }
     if existing is None:
         row["note"] = None
-    store.save_suppression(db, row)
     changed = (
         existing is None
         or existing["state"] != decision.state
         or existing.get("reason") != decision.reason
         or existing.get("classification") != decision.classification
     )
+    history: tuple[dict[str, Any], ...] = ()
     if changed:
-        _history(db, address, now, "suppressed" if decision.state == ACTIVE else "expired",
-                 decision.state, "bounce", decision.classification, decision.reason, actor,
-                 f"{why}: {decision.diagnostic or ''}".strip(": "))
-    return decision.state == ACTIVE and not was_active
+        history = (
+            _history_row(address, now, "suppressed" if decision.state == ACTIVE else "expired",
+                         decision.state, "bounce", decision.classification, decision.reason,
+                         actor, f"{why}: {decision.diagnostic or ''}".strip(": ")),
+        )
+    return AddressChange(row=row, history=history,
+                         newly=decision.state == ACTIVE and not was_active)
+
+
+def apply_to_address(
+    db: sqlite_utils.Database,
+    address: str,
+    policy: Policy,
+    *,
+    now: str | None = None,
+    actor: str = "mailbox-processor",
+    why: str = "bounce",
+) -> bool:
+    """Recompute the suppression of one address from all its events.
+
+    Manual and imported suppressions stay as they are (only their counts change); a
+    manual unsuppress holds until a new suppress-worthy event arrives after it.
+    Returns True when the address became actively suppressed by this call.
+    """
+    now = now or store.now_utc()
+    change = plan_address(address, store.get_suppression(db, address),
+                          store.address_events(db, address), policy,
+                          now=now, actor=actor, why=why)
+    if change.delete:
+        store.delete_suppression(db, address)
+    if change.row is not None:
+        store.save_suppression(db, change.row)
+    store.add_history_rows(db, change.history)
+    return change.newly
+
+
+def apply_to_messages(
+    db: sqlite_utils.Database,
+    messages: Sequence[tuple[str, Sequence[str]]],
+    policy: Policy,
+    *,
+    now: str,
+    actor: str = "mailbox-processor",
+    why: str = "bounce",
+) -> list[tuple[str, ...]]:
+    """Recompute the suppressions a batch of new messages touches, in a few queries.
+
+    ``messages`` are ``(sha256, addresses)`` in ingest order, their ``bounces`` rows
+    already inserted. The result is the same as calling :func:`apply_to_address` for
+    each address of each message in turn, when a message's turn sees only the
+    events of earlier messages: the addresses' rows and events are read once
+    (chunked ``IN (...)`` queries), decided in memory, and written back with one
+    ``executemany`` per table. Returns the newly suppressed addresses of each message,
+    e.g. ``[("bob@example.com",), ()]``.
+    """
+    addresses = list(dict.fromkeys(a for _, addrs in messages for a in addrs))
+    if not addresses:
+        return [() for _ in messages]
+    turn = {sha: i for i, (sha, _) in enumerate(messages)}
+    current: dict[str, dict[str, Any]] = store.get_suppressions(db, addresses)
+    events = store.events_of(db, addresses)
+    # Writes keep their order: a run of saves (the last row of each address, at its
+    # first place in the run) and a run of deletes alternate, one executemany each.
+    deleted: list[str] = []
+    saved: dict[str, dict[str, Any]] = {}
+    history: list[dict[str, Any]] = []
+    newly_per_message: list[tuple[str, ...]] = []
+    for i, (_, addrs) in enumerate(messages):
+        newly: list[str] = []
+        for address in addrs:
+            seen = [e for e in events.get(address, ())
+                    if turn.get(e["message_sha256"], -1) <= i]
+            change = plan_address(address, current.get(address), seen, policy,
+                                  now=now, actor=actor, why=why)
+            if change.delete:
+                current.pop(address, None)
+                if saved:
+                    store.save_suppressions(db, list(saved.values()))
+                    saved.clear()
+                deleted.append(address)
+            if change.row is not None:
+                current[address] = change.row
+                if deleted:
+                    store.delete_suppressions(db, deleted)
+                    deleted.clear()
+                saved[address] = change.row
+            history.extend(change.history)
+            if change.newly:
+                newly.append(address)
+        newly_per_message.append(tuple(newly))
+    store.delete_suppressions(db, deleted)
+    store.save_suppressions(db, list(saved.values()))
+    store.add_history_rows(db, history)
+    return newly_per_message
+
+
+def apply_to_addresses(
+    db: sqlite_utils.Database,
+    addresses: Sequence[str],
+    policy: Policy,
+    *,
+    now: str | None = None,
+    actor: str = "mailbox-processor",
+    why: str = "bounce",
+) -> list[str]:
+    """Run :func:`apply_to_address` over many addresses, 500 per read; return the newly suppressed.
+
+    Addresses are independent of each other, so this is :func:`apply_to_messages`
+    with all of a chunk's events visible at once.
+    """
+    now = now or store.now_utc()
+    newly: list[str] = []
+    for start in range(0, len(addresses), store.IN_CHUNK):
+        chunk = addresses[start : start + store.IN_CHUNK]
+        for found in apply_to_messages(db, [("", chunk)], policy, now=now, actor=actor,
+                                       why=why):
+            newly.extend(found)
+    return newly
 
 
 def _is_active(row: Mapping[str, Any] | None, now: str) -> bool:
@@ -313,14 +439,20 @@ def _is_active(row: Mapping[str, Any] | None, now: str) -> bool:
     return row.get("expires_at") is None or row["expires_at"] > now
 
 
+def _history_row(
+    address: str, at: str, event: str, state: str | None, source: str,
+    classification: str | None, reason: str | None, actor: str, note: str | None,
+) -> dict[str, Any]:
+    return {"address": address, "at": at, "event": event, "state": state, "source": source,
+            "classification": classification, "reason": reason, "actor": actor, "note": note}
+
+
 def _history(
     db: sqlite_utils.Database, address: str, at: str, event: str, state: str | None,
     source: str, classification: str | None, reason: str | None, actor: str, note: str | None,
 ) -> None:
     store.add_history(
-        db,
-        {"address": address, "at": at, "event": event, "state": state, "source": source,
-         "classification": classification, "reason": reason, "actor": actor, "note": note},
+        db, _history_row(address, at, event, state, source, classification, reason, actor, note)
     )
 
 

@@ -12,6 +12,9 @@ Conventions:
   up: the whole address is lowercased (the engine's rule, see that function).
 - Writes happen inside ``db.atomic()`` blocks owned by the caller (one per batch);
   functions here never commit on their own.
+- The ingest path writes with plain prepared SQL and ``executemany`` (one statement
+  per table and batch, see :func:`insert_messages`), not sqlite-utils'
+  ``insert``/``upsert``, which re-read the schema on every call.
 """
 
 from __future__ import annotations
@@ -22,10 +25,11 @@ import os
 import sqlite3
 import time
 import zlib
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
+from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlite_utils
 
@@ -43,6 +47,11 @@ TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 #: Suppression states (``suppressions.state``).
 ACTIVE, EXPIRED, REMOVED = "active", "expired", "removed"
+
+#: Values bound per ``IN (...)`` query (below SQLite's historical limit of 999).
+IN_CHUNK = 500
+
+_T = TypeVar("_T")
 
 
 # -- small helpers ---------------------------------------------------------------------
@@ -499,15 +508,19 @@ def set_checkpoint(
     db: sqlite_utils.Database, mailbox: str, folder: str, uidvalidity: int, last_uid: int
 ) -> None:
     """Store the checkpoint of a folder (joins the caller's transaction, if any)."""
-    db.table("checkpoints").upsert(
-        {
-            "mailbox": mailbox,
-            "folder": folder,
-            "uidvalidity": uidvalidity,
-            "last_uid": last_uid,
-            "updated_at": now_utc(),
-        },
-        pk=("mailbox", "folder"),
+    _upsert(
+        db,
+        "checkpoints",
+        ("mailbox", "folder"),
+        [
+            {
+                "mailbox": mailbox,
+                "folder": folder,
+                "uidvalidity": uidvalidity,
+                "last_uid": last_uid,
+                "updated_at": now_utc(),
+            }
+        ],
     )
 
 
@@ -549,6 +562,87 @@ def set_policy_setting(db: sqlite_utils.Database, name: str, value: int, note: s
     db.table("policy_settings").upsert({"name": name, "value": value, "note": note}, pk="name")
 
 
+# -- plain SQL writers (the ingest path) ----------------------------------------------
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _columns(rows: Sequence[Mapping[str, Any]]) -> tuple[str, ...]:
+    """Return the union of the rows' keys, in first-seen order (missing values: NULL)."""
+    if len(rows) == 1:
+        return tuple(rows[0])
+    return tuple(dict.fromkeys(k for row in rows for k in row))
+
+
+@lru_cache(maxsize=64)
+def _insert_sql(table: str, columns: tuple[str, ...], verb: str = "INSERT") -> str:
+    cols = ", ".join(_quote(c) for c in columns)
+    marks = ", ".join("?" for _ in columns)
+    return f"{verb} INTO {_quote(table)} ({cols}) VALUES ({marks})"
+
+
+@lru_cache(maxsize=64)
+def _upsert_sql(table: str, columns: tuple[str, ...], pk: tuple[str, ...]) -> str:
+    updates = ", ".join(f"{_quote(c)} = excluded.{_quote(c)}" for c in columns if c not in pk)
+    conflict = ", ".join(_quote(c) for c in pk)
+    action = f"DO UPDATE SET {updates}" if updates else "DO NOTHING"
+    return f"{_insert_sql(table, columns)} ON CONFLICT ({conflict}) {action}"
+
+
+def _insert(
+    db: sqlite_utils.Database, table: str, rows: Sequence[Mapping[str, Any]],
+    verb: str = "INSERT",
+) -> None:
+    """Insert dict rows with one prepared statement (``executemany``).
+
+    Like sqlite-utils' writers, this joins the caller's transaction (as a savepoint)
+    or commits on its own.
+    """
+    if not rows:
+        return
+    columns = _columns(rows)
+    with db.atomic():
+        db.conn.executemany(
+            _insert_sql(table, columns, verb), [[row.get(c) for c in columns] for row in rows]
+        )
+
+
+def _upsert(
+    db: sqlite_utils.Database, table: str, pk: tuple[str, ...],
+    rows: Sequence[Mapping[str, Any]],
+) -> None:
+    """Insert dict rows, updating the given columns of those whose ``pk`` exists.
+
+    Columns a row does not name keep their stored value (as sqlite-utils' ``upsert``).
+    Rows are grouped by their set of keys, one ``executemany`` per group.
+    """
+    groups: dict[tuple[str, ...], list[list[Any]]] = {}
+    for row in rows:
+        groups.setdefault(tuple(row), []).append(list(row.values()))
+    if not groups:
+        return
+    with db.atomic():
+        for columns, values in groups.items():
+            db.conn.executemany(_upsert_sql(table, columns, pk), values)
+
+
+def _chunks(items: Sequence[_T], size: int = IN_CHUNK) -> Iterator[Sequence[_T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _marks(n: int) -> str:
+    return ", ".join("?" * n)
+
+
+def _dict_rows(cur: sqlite3.Cursor) -> Iterator[dict[str, Any]]:
+    cols = [d[0] for d in cur.description]
+    for r in cur:
+        yield dict(zip(cols, r, strict=True))
+
+
 # -- messages, raw store and events ------------------------------------------------------
 
 
@@ -557,9 +651,28 @@ def message_exists(db: sqlite_utils.Database, sha256: str) -> bool:
     return db.execute("SELECT 1 FROM messages WHERE sha256 = ?", [sha256]).fetchone() is not None
 
 
+def existing_messages(db: sqlite_utils.Database, sha256s: Iterable[str]) -> set[str]:
+    """Return those of ``sha256s`` already in ``messages`` (one query per 500)."""
+    wanted = list(dict.fromkeys(sha256s))
+    found: set[str] = set()
+    for chunk in _chunks(wanted):
+        found.update(
+            r[0]
+            for r in db.conn.execute(
+                f"SELECT sha256 FROM messages WHERE sha256 IN ({_marks(len(chunk))})", chunk
+            )
+        )
+    return found
+
+
 def insert_message(db: sqlite_utils.Database, row: dict[str, Any]) -> None:
     """Insert one ``messages`` row."""
-    db.table("messages").insert(row, pk="sha256")
+    insert_messages(db, [row])
+
+
+def insert_messages(db: sqlite_utils.Database, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert ``messages`` rows (one ``executemany``; a known sha256 is an error)."""
+    _insert(db, "messages", rows)
 
 
 def update_message(db: sqlite_utils.Database, sha256: str, updates: dict[str, Any]) -> None:
@@ -569,12 +682,23 @@ def update_message(db: sqlite_utils.Database, sha256: str, updates: dict[str, An
 
 def store_raw(db: sqlite_utils.Database, sha256: str, raw: bytes) -> None:
     """Keep the raw bytes of a message, zlib-compressed, for ``reclassify``."""
-    db.table("raw_messages").insert(
-        {"sha256": sha256, "raw_zlib": zlib.compress(raw, 6), "size": len(raw),
-         "stored_at": now_utc()},
-        pk="sha256",
-        replace=True,
-    )
+    store_raws(db, [(sha256, raw)])
+
+
+def store_raws(db: sqlite_utils.Database, items: Iterable[tuple[str, bytes]]) -> None:
+    """Keep ``(sha256, raw bytes)`` pairs zlib-compressed (one ``executemany``).
+
+    A row already stored under the same sha256 is replaced.
+    """
+    rows = [(sha, zlib.compress(raw, 6), len(raw), now_utc()) for sha, raw in items]
+    if not rows:
+        return
+    with db.atomic():
+        db.conn.executemany(
+            "INSERT OR REPLACE INTO raw_messages (sha256, raw_zlib, size, stored_at) "
+            "VALUES (?, ?, ?, ?)",
+            rows,
+        )
 
 
 def iter_raw_messages(db: sqlite_utils.Database) -> Iterator[tuple[str, bytes, dict[str, Any]]]:
@@ -622,9 +746,8 @@ def prune_raw(db: sqlite_utils.Database, retention_days: int, now: str | None = 
 
 
 def insert_bounces(db: sqlite_utils.Database, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert ``bounces`` rows (one per recipient verdict)."""
-    if rows:
-        db.table("bounces").insert_all(rows, pk="id", alter=False)
+    """Insert ``bounces`` rows (one per recipient verdict; one ``executemany``)."""
+    _insert(db, "bounces", rows)
 
 
 def delete_bounces_of(db: sqlite_utils.Database, sha256: str) -> list[str]:
@@ -665,6 +788,27 @@ def address_events(db: sqlite_utils.Database, address: str) -> list[dict[str, An
     )
 
 
+def events_of(
+    db: sqlite_utils.Database, addresses: Sequence[str]
+) -> dict[str, list[dict[str, Any]]]:
+    """Return :func:`address_events` of many addresses at once: ``{address: [row, ...]}``.
+
+    One query per 500 addresses; each list is oldest first (``occurred_at``, ``id``).
+    Addresses without events are absent.
+    """
+    out: dict[str, list[dict[str, Any]]] = {}
+    for chunk in _chunks(list(dict.fromkeys(addresses))):
+        cur = db.conn.execute(
+            "SELECT b.*, m.processed_at, m.source FROM bounces b "
+            "JOIN messages m ON m.sha256 = b.message_sha256 "
+            f"WHERE b.recipient IN ({_marks(len(chunk))}) ORDER BY b.occurred_at, b.id",
+            chunk,
+        )
+        for row in _dict_rows(cur):
+            out.setdefault(row["recipient"], []).append(row)
+    return out
+
+
 def all_event_addresses(db: sqlite_utils.Database) -> list[str]:
     """Every address that has events or a suppression row."""
     return [
@@ -685,19 +829,58 @@ def get_suppression(db: sqlite_utils.Database, address: str) -> dict[str, Any] |
     return rows[0] if rows else None
 
 
+def get_suppressions(
+    db: sqlite_utils.Database, addresses: Sequence[str]
+) -> dict[str, dict[str, Any]]:
+    """Return the ``suppressions`` rows of many addresses as ``{address: row}``.
+
+    One query per 500 addresses; addresses without a row are absent.
+    """
+    out: dict[str, dict[str, Any]] = {}
+    for chunk in _chunks(list(dict.fromkeys(addresses))):
+        cur = db.conn.execute(
+            f"SELECT * FROM suppressions WHERE address IN ({_marks(len(chunk))})", chunk
+        )
+        for row in _dict_rows(cur):
+            out[row["address"]] = row
+    return out
+
+
 def save_suppression(db: sqlite_utils.Database, row: dict[str, Any]) -> None:
     """Insert or update the ``suppressions`` row of ``row['address']``."""
-    db.table("suppressions").upsert(row, pk="address", alter=False)
+    save_suppressions(db, [row])
+
+
+def save_suppressions(db: sqlite_utils.Database, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert or update ``suppressions`` rows (``INSERT ... ON CONFLICT DO UPDATE``).
+
+    Columns a row does not name keep their stored value.
+    """
+    _upsert(db, "suppressions", ("address",), rows)
 
 
 def delete_suppression(db: sqlite_utils.Database, address: str) -> None:
     """Delete the ``suppressions`` row of an address."""
-    db.execute("DELETE FROM suppressions WHERE address = ?", [address])
+    delete_suppressions(db, [address])
+
+
+def delete_suppressions(db: sqlite_utils.Database, addresses: Iterable[str]) -> None:
+    """Delete the ``suppressions`` rows of ``addresses`` (one ``executemany``)."""
+    params = [(a,) for a in addresses]
+    if not params:
+        return
+    with db.atomic():
+        db.conn.executemany("DELETE FROM suppressions WHERE address = ?", params)
 
 
 def add_history(db: sqlite_utils.Database, row: dict[str, Any]) -> None:
     """Append one ``suppression_history`` row (who did what to an address, and why)."""
-    db.table("suppression_history").insert(row, pk="id", alter=False)
+    add_history_rows(db, [row])
+
+
+def add_history_rows(db: sqlite_utils.Database, rows: Sequence[dict[str, Any]]) -> None:
+    """Append ``suppression_history`` rows in order (one ``executemany``)."""
+    _insert(db, "suppression_history", rows)
 
 
 def expire_due(db: sqlite_utils.Database, now: str | None = None) -> list[str]:
@@ -711,16 +894,19 @@ def expire_due(db: sqlite_utils.Database, now: str | None = None) -> list[str]:
             [now],
         ).fetchall()
     ]
-    for address in addresses:
-        db.execute(
+    if not addresses:
+        return addresses
+    with db.atomic():
+        db.conn.executemany(
             "UPDATE suppressions SET state = 'expired', updated_at = ? WHERE address = ?",
-            [now, address],
+            [(now, address) for address in addresses],
         )
-        add_history(
-            db,
-            {"address": address, "at": now, "event": "expired", "state": EXPIRED,
-             "source": "policy", "actor": "mailbox-processor", "note": "soft-bounce expiry"},
-        )
+    add_history_rows(
+        db,
+        [{"address": address, "at": now, "event": "expired", "state": EXPIRED,
+          "source": "policy", "actor": "mailbox-processor", "note": "soft-bounce expiry"}
+         for address in addresses],
+    )
     return addresses
 
 

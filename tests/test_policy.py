@@ -241,3 +241,47 @@ def test_soft_verdict_of_a_hard_reason_only_counts() -> None:
     assert Policy().action_for("soft", "notaccept") is Action.COUNT
     assert Policy().action_for("hard", "notaccept") is Action.SUPPRESS
 
+
+
+
+def test_apply_to_addresses_matches_one_address_at_a_time(
+    fake_parse: dict[bytes, Report]
+) -> None:
+    """The batched recompute (reclassify's) writes what apply_to_address writes per address."""
+    import itertools
+
+    def build() -> sqlite_utils.Database:
+        db = store.open_db(":memory:")
+        specs = itertools.product(("a", "b", "c"), (("soft", "mailboxfull"),
+                                  ("hard", "userunknown"), ("soft", "authfailure")))
+        for i, (name, (cls, reason)) in enumerate(specs):
+            day = f"2025-06-{1 + i:02d}"
+            feed(db, fake_parse, f"{name}{i}".encode(),
+                 report(f"{name}@example.com", cls, reason, day), now=f"{day} 00:00:00")
+        feed(db, fake_parse, b"e", report("e@example.com", "soft", "blocked", "2025-06-20"))
+        policy.unsuppress_address(db, "c@example.com", actor="ops", now="2025-06-20 00:00:00")
+        policy.suppress_address(db, "m@example.com", actor="ops", now="2025-06-20 00:00:00")
+        feed(db, fake_parse, b"m", report("m@example.com", "soft", "mailboxfull", "2025-06-21"))
+        policy.set_action(db, "userunknown", "never")
+        policy.set_action(db, "blocked", "suppress")
+        return db
+
+    results = []
+    for batched in (False, True):
+        db = build()
+        changed = policy.load_policy(db)
+        addresses = store.all_event_addresses(db)
+        with store.transaction(db):
+            if batched:
+                newly = policy.apply_to_addresses(db, addresses, changed, now=NOW)
+            else:
+                newly = [a for a in addresses
+                         if policy.apply_to_address(db, a, changed, now=NOW)]
+        results.append((newly, *(db.execute(f"SELECT rowid, * FROM {t} ORDER BY rowid")
+                                 .fetchall() for t in ("suppressions", "suppression_history"))))
+        db.close()
+    assert results[0] == results[1]
+    assert results[0][0] == ["e@example.com"]
+    assert [(h[2], h[4]) for h in results[0][2][-3:]] == [
+        ("a@example.com", "released"), ("b@example.com", "released"),
+        ("e@example.com", "suppressed")]

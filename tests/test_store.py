@@ -223,26 +223,128 @@ def test_batch_is_one_transaction(
 ) -> None:
     fake_parse[b"A"] = make_report(("a@example.com", "hard", "userunknown"))
     fake_parse[b"B"] = make_report(("b@example.com", "hard", "userunknown"))
-    real = store.insert_bounces
-    calls = []
+    real = store.save_suppressions
 
     def failing(d: sqlite_utils.Database, rows: list[dict[str, object]]) -> None:
-        calls.append(rows)
-        if len(calls) == 2:
-            raise sqlite3.OperationalError("disk I/O error")
-        real(d, rows)
+        raise sqlite3.OperationalError("disk I/O error")
 
-    monkeypatch.setattr(store, "insert_bounces", failing)
+    # Suppressions are written after the batch's messages, raw messages and events.
+    monkeypatch.setattr(store, "save_suppressions", failing)
     with pytest.raises(StoreError, match=r"^cannot write to the database \(disk I/O error\): "
                        "nothing from this run was half-written"):
         ingest_batch(db, [raw(b"A"), raw(b"B")], checkpoint=("imap://u@h", "INBOX", 1, 2))
     assert store.table_counts(db) == {"messages": 0, "bounces": 0, "suppressions": 0,
                                       "suppression_history": 0, "raw_messages": 0}
     assert store.get_checkpoint(db, "imap://u@h", "INBOX") == (None, 0)
-    monkeypatch.setattr(store, "insert_bounces", real)
+    monkeypatch.setattr(store, "save_suppressions", real)
     ingest_batch(db, [raw(b"A"), raw(b"B")], checkpoint=("imap://u@h", "INBOX", 1, 2))
     assert store.get_checkpoint(db, "imap://u@h", "INBOX") == (1, 2)
     assert store.table_counts(db)["suppressions"] == 2
+
+
+_SEQUENCE: dict[bytes, Report] = {
+    b"s1": make_report(("s@example.com", "soft", "mailboxfull"),
+                       date="Mon, 2 Jun 2025 10:00:00 +0000"),
+    b"s2": make_report(("s@example.com", "soft", "mailboxfull"),
+                       date="Tue, 3 Jun 2025 10:00:00 +0000"),
+    b"s3": make_report(("s@example.com", "soft", "mailboxfull"),
+                       date="Wed, 4 Jun 2025 10:00:00 +0000"),
+    b"h1": make_report(("h@example.com", "hard", "userunknown")),
+    b"h2": make_report(("H@example.com", "hard", "hostunknown"),
+                       date="Tue, 3 Jun 2025 10:00:00 +0000"),
+    b"x1": make_report(("x@example.com", "soft", "mailboxfull")),
+    b"x2": make_report(("x@example.com", "hard", "userunknown")),
+    b"m": make_report(("manual@example.com", "hard", "userunknown")),
+    b"r": make_report(("r1@example.com", "hard", "userunknown"),
+                      ("r2@example.com", "soft", "mailboxfull"), (None, "hard", "userunknown")),
+    b"n": make_report(),
+}
+_ORDER = [b"s1", b"h1", b"x1", b"s2", b"m", b"n", b"h2", b"x2", b"s1", b"s3", b"r", b"h1"]
+
+
+def _seeded_db() -> sqlite_utils.Database:
+    """A database with a manual suppression, a bounce suppression its events no longer
+    support (released on the next event) and one whose expiry has passed."""
+    from mailbox_processor import policy
+
+    db = store.open_db(":memory:")
+    with store.transaction(db):
+        policy.suppress_address(db, "manual@example.com", actor="ops", now="2025-01-01 00:00:00")
+        for address, state, expires in (("x@example.com", "expired", "2025-02-01 00:00:00"),
+                                        ("e@example.com", "active", "2025-02-01 00:00:00")):
+            store.save_suppression(db, {
+                "address": address, "domain": "example.com", "state": state,
+                "classification": "soft", "reason": "mailboxfull", "source": "bounce",
+                "hard_count": 0, "soft_count": 3, "complaint_count": 0,
+                "expires_at": expires, "updated_at": "2025-01-01 00:00:00"})
+    return db
+
+
+def _dump(db: sqlite_utils.Database) -> dict[str, list[tuple[object, ...]]]:
+    tables = ("messages", "bounces", "suppressions", "suppression_history")
+    dump = {t: db.execute(f"SELECT rowid, * FROM {t} ORDER BY rowid").fetchall() for t in tables}
+    # raw_messages.stored_at and checkpoints.updated_at are the wall clock, not "now"
+    dump["raw_messages"] = db.execute(
+        "SELECT rowid, sha256, raw_zlib, size FROM raw_messages ORDER BY rowid").fetchall()
+    dump["checkpoints"] = db.execute(
+        "SELECT rowid, mailbox, folder, uidvalidity, last_uid FROM checkpoints").fetchall()
+    return dump
+
+
+@pytest.mark.parametrize("size", [1, 2, 5, len(_ORDER)])
+def test_a_batch_decides_message_by_message(size: int) -> None:
+    """One batch writes what one batch per message writes: rows, rowids and outcomes.
+
+    The batch is read, decided and written table by table, yet each message's turn
+    sees only the events of the messages before it (third soft bounce suppresses,
+    a changed reason adds a history row, a released suppression comes back).
+    """
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(pipeline, "parse_message", lambda raw: _SEQUENCE[raw])
+        results = []
+        for batch_size in (1, size):
+            db = _seeded_db()
+            outcomes = []
+            for i in range(0, len(_ORDER), batch_size):
+                outcomes += ingest_batch(db, [raw(k) for k in _ORDER[i:i + batch_size]],
+                                         now="2025-06-10 00:00:00",
+                                         checkpoint=("imap://u@h", "INBOX", 1, 7))
+            results.append(([(o.status, o.newly_suppressed) for o in outcomes], _dump(db)))
+            db.close()
+    assert results[0] == results[1]
+    newly = dict(zip(_ORDER, (o for _, o in results[0][0]), strict=False))
+    assert [s for s, _ in results[0][0]].count("duplicate") == 2
+    assert newly[b"s3"] == ("s@example.com",)
+    assert newly[b"x2"] == ("x@example.com",)
+    assert newly[b"r"] == ("r1@example.com",)
+    history = [(r[2], r[4]) for r in results[0][1]["suppression_history"]]
+    assert history == [
+        ("manual@example.com", "suppressed"), ("e@example.com", "expired"),
+        ("h@example.com", "suppressed"), ("x@example.com", "released"),
+        ("h@example.com", "suppressed"), ("x@example.com", "suppressed"),
+        ("s@example.com", "suppressed"), ("r1@example.com", "suppressed"),
+    ]
+
+
+def test_ingest_statements_per_message_stay_few(
+    db: sqlite_utils.Database, fake_parse: dict[bytes, Report]
+) -> None:
+    """Prepared statements per table and batch: no schema reads, no re-reads per row."""
+    n = 40
+    for i in range(n):
+        fake_parse[b"%d" % i] = make_report((f"u{i}@example.com", "hard", "userunknown"))
+    statements: list[str] = []
+    db.conn.set_trace_callback(statements.append)
+    try:
+        ingest_batch(db, [raw(b"%d" % i) for i in range(n)], now="2025-06-10 00:00:00",
+                     checkpoint=("imap://u@h", "INBOX", 1, n))
+    finally:
+        db.conn.set_trace_callback(None)
+    assert not [s for s in statements if "sqlite_master" in s or s.startswith("PRAGMA")]
+    # messages, raw_messages, bounces, suppressions, history: one row each per message
+    assert len(statements) <= 5 * n + 30
+    assert store.table_counts(db) == {"messages": n, "bounces": n, "suppressions": n,
+                                      "suppression_history": n, "raw_messages": n}
 
 
 def test_raw_messages_are_compressed_and_optional(
