@@ -9,7 +9,7 @@ The stages are timed by wrapping the functions ``ingest_batch`` calls with a
 ``perf_counter`` accumulator (about a microsecond per call; no profiler):
 parse (``_safe_parse``: parse_message), database writes (messages, raw_messages
 zlib + insert, bounces, dedupe lookup, expiry and prune, commit), and policy
-(``apply_to_address``: reads an address's events and upserts its suppression).
+(``apply_to_messages``: reads the batch's addresses at once, decides, writes in bulk).
 """
 
 from __future__ import annotations
@@ -48,12 +48,12 @@ def instrument(acc: dict[str, float]) -> None:
     """Wrap the stage functions as seen from ``pipeline`` (no source change)."""
     from mailbox_processor import pipeline, store
 
-    for name, key in (("_safe_parse", "parse"), ("apply_to_address", "policy"),
+    for name, key in (("_safe_parse", "parse"), ("apply_to_messages", "policy"),
                       ("message_sha256", "sha256"), ("bounce_rows", "bounce_rows")):
         setattr(pipeline, name, _timed(acc, key, getattr(pipeline, name)))
-    for name, key in (("message_exists", "db: dedupe lookup"),
-                      ("insert_message", "db: messages insert"),
-                      ("store_raw", "db: raw_messages (zlib + insert)"),
+    for name, key in (("existing_messages", "db: dedupe lookup"),
+                      ("insert_messages", "db: messages insert"),
+                      ("store_raws", "db: raw_messages (zlib + insert)"),
                       ("insert_bounces", "db: bounces insert"),
                       ("expire_due", "db: expire + prune"),
                       ("prune_raw", "db: expire + prune"),
@@ -144,7 +144,7 @@ def main() -> int:
                note=f"{n / parse:,.0f} emails/s in place"),
         Figure("ingest", "  database writes (messages, raw, bounces, commit)",
                100 * db_t / total, "%"),
-        Figure("ingest", "  policy (apply_to_address: reads + suppression upsert)",
+        Figure("ingest", "  policy (apply_to_messages: batch reads + bulk writes)",
                100 * policy_t / total, "%"),
         Figure("ingest", "  other (sha256, rows, open_db)",
                100 * other / total, "%"),
