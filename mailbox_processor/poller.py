@@ -245,14 +245,18 @@ def poll_folder(
     if not uids and stored_uv != status.uidvalidity:
         store.set_checkpoint(db, cfg.identity, cfg.folder, status.uidvalidity, last)
     done = 0
-    for batch in chunks(uids, cfg.batch_size):
-        if stop():
-            result.stopped = True
-            break
-        _process_batch(db, cfg, source, status, batch, result)
-        done += len(batch)
-        if on_batch:
-            on_batch(BatchProgress(done=done, total=len(uids), summary=result.summary))
+    from mailbox_processor.pipeline import ParsePool
+
+    # Parser processes only when there is a backlog worth their start-up.
+    with ParsePool(None if len(uids) > cfg.batch_size else 1) as pool:
+        for batch in chunks(uids, cfg.batch_size):
+            if stop():
+                result.stopped = True
+                break
+            _process_batch(db, cfg, source, status, batch, result, pool)
+            done += len(batch)
+            if on_batch:
+                on_batch(BatchProgress(done=done, total=len(uids), summary=result.summary))
     return result
 
 
@@ -290,6 +294,7 @@ def _process_batch(
     status: FolderStatus,
     batch: Sequence[int],
     result: PollResult,
+    pool: Any = None,
 ) -> None:
     from mailbox_processor import store
     from mailbox_processor.pipeline import ingest_batch
@@ -300,7 +305,8 @@ def _process_batch(
     checkpoint = (cfg.identity, cfg.folder, status.uidvalidity, new_last)
     # The one commit: results and checkpoint together, before any change in the mailbox.
     if raws:
-        outcomes = ingest_batch(db, raws, checkpoint=checkpoint)
+        parsed = pool.parse(raws) if pool is not None else None
+        outcomes = ingest_batch(db, raws, checkpoint=checkpoint, parsed=parsed)
     else:
         outcomes = []
         store.set_checkpoint(db, *checkpoint)

@@ -1,0 +1,62 @@
+"""Parsing on several cores: same results, and no worker outlives its parent."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from mailbox_processor.pipeline import ParsePool, _safe_parse
+from mailbox_processor.sources.files import iter_paths
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+
+
+def test_pool_results_equal_parsing_in_process() -> None:
+    raws = list(iter_paths([FIXTURES / "maildir", FIXTURES / "malformed"]))
+    assert len(raws) > 20
+    with ParsePool(2) as pool:
+        assert pool.jobs == 2
+        parallel = pool.parse(raws)
+    serial = [_safe_parse(r.raw if r.error is None else b"") for r in raws]
+    assert parallel == serial
+
+
+def test_one_job_parses_in_process() -> None:
+    raws = list(iter_paths([FIXTURES / "maildir"]))
+    with ParsePool(1) as pool:
+        assert pool._pool is None
+        assert len(pool.parse(raws)) == len(raws)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split()[2] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_workers_die_with_a_killed_parent() -> None:
+    """A SIGKILLed poll must not leave parser processes behind (they would hold its
+    pipes open and run forever)."""
+    code = (
+        "import os, sys\n"
+        "from mailbox_processor.pipeline import ParsePool\n"
+        "from mailbox_processor.sources import RawMessage\n"
+        "pool = ParsePool(2)\n"
+        "pool.parse([RawMessage(source='x', raw=b'Subject: x\\n\\nhi')] * 8)\n"
+        "print(' '.join(str(p) for p in pool._pool._processes), flush=True)\n"
+        "os.kill(os.getpid(), 9)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == -signal.SIGKILL
+    pids = [int(p) for p in proc.stdout.split()]
+    assert len(pids) == 2
+    deadline = time.monotonic() + 5
+    while any(_alive(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(_alive(p) for p in pids)
