@@ -200,6 +200,10 @@ def _init_worker(parent: int) -> None:
     threading.Thread(target=orphaned, daemon=True).start()
 
 
+def _parse_many(blobs: list[bytes]) -> list[tuple[Report | None, str | None]]:
+    return [_safe_parse(b) for b in blobs]
+
+
 def default_jobs() -> int:
     """Parser processes to use: ``$MAILBOX_PROCESSOR_JOBS``, else the cores (max 4)."""
     value = os.environ.get("MAILBOX_PROCESSOR_JOBS", "")
@@ -243,15 +247,36 @@ class ParsePool:
 
     def parse(self, raws: Sequence[RawMessage]) -> list[tuple[Report | None, str | None]]:
         """``(report, error)`` per message, as :func:`ingest_batch` would compute them."""
+        return self.submit(raws)()
+
+    def submit(
+        self, raws: Sequence[RawMessage]
+    ) -> Callable[[], list[tuple[Report | None, str | None]]]:
+        """Start parsing ``raws`` in the workers; call the result to wait for it.
+
+        The caller can fetch or commit something else meanwhile.
+        """
         blobs = [r.raw if r.error is None else b"" for r in raws]
         if self._pool is not None and len(blobs) >= 2 * self.jobs:
             try:
                 chunk = max(1, len(blobs) // (self.jobs * 4))
-                return list(self._pool.map(_safe_parse, blobs, chunksize=chunk))
-            except Exception as exc:  # a dead worker: finish here, keep going without
+                futures = [self._pool.submit(_parse_many, blobs[i:i + chunk])
+                           for i in range(0, len(blobs), chunk)]
+            except Exception as exc:  # a dead pool: parse here, keep going without
                 log.warning("parser processes failed (%s): parsing in one process", exc)
                 self.close()
-        return [_safe_parse(b) for b in blobs]
+            else:
+                def wait() -> list[tuple[Report | None, str | None]]:
+                    try:
+                        return [item for f in futures for item in f.result()]
+                    except Exception as exc:  # a worker died: parse this batch here
+                        log.warning("parser processes failed (%s): parsing in one process",
+                                    exc)
+                        self.close()
+                        return [_safe_parse(b) for b in blobs]
+                return wait
+        done = [_safe_parse(b) for b in blobs]
+        return lambda: done
 
 
 def _mailbox_of(raw: RawMessage) -> str | None:

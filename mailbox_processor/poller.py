@@ -248,13 +248,31 @@ def poll_folder(
     from mailbox_processor.pipeline import ParsePool
 
     # Parser processes only when there is a backlog worth their start-up.
+    # While the parsers work on batch N+1, this process commits and files batch N: each
+    # batch is still committed before anything of it changes in the mailbox.
     with ParsePool(None if len(uids) > cfg.batch_size else 1) as pool:
+        pending: tuple[Sequence[int], list[RawMessage], Any] | None = None
         for batch in chunks(uids, cfg.batch_size):
             if stop():
                 result.stopped = True
                 break
-            _process_batch(db, cfg, source, status, batch, result, pool)
-            done += len(batch)
+            raws = source.fetch(batch, status.uidvalidity)
+            job = pool.submit(raws)
+            if pending is not None:
+                _process_batch(db, cfg, source, status, *pending, result)
+                done += len(pending[0])
+                if on_batch:
+                    on_batch(BatchProgress(done=done, total=len(uids), summary=result.summary))
+                if stop():
+                    # The batch just fetched is not committed: it stays in the
+                    # folder, above the checkpoint, for the next run.
+                    result.stopped = True
+                    pending = None
+                    break
+            pending = (batch, raws, job)
+        if pending is not None:
+            _process_batch(db, cfg, source, status, *pending, result)
+            done += len(pending[0])
             if on_batch:
                 on_batch(BatchProgress(done=done, total=len(uids), summary=result.summary))
     return result
@@ -293,20 +311,19 @@ def _process_batch(
     source: ImapSource,
     status: FolderStatus,
     batch: Sequence[int],
+    raws: list[RawMessage],
+    parsed: Callable[[], Any],
     result: PollResult,
-    pool: Any = None,
 ) -> None:
     from mailbox_processor import store
     from mailbox_processor.pipeline import ingest_batch
 
     t0 = time.monotonic()
-    raws = source.fetch(batch, status.uidvalidity)
     new_last = max(result.last_uid, max(batch))
     checkpoint = (cfg.identity, cfg.folder, status.uidvalidity, new_last)
     # The one commit: results and checkpoint together, before any change in the mailbox.
     if raws:
-        parsed = pool.parse(raws) if pool is not None else None
-        outcomes = ingest_batch(db, raws, checkpoint=checkpoint, parsed=parsed)
+        outcomes = ingest_batch(db, raws, checkpoint=checkpoint, parsed=parsed())
     else:
         outcomes = []
         store.set_checkpoint(db, *checkpoint)
