@@ -34,7 +34,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import corpus  # noqa: E402
-from common import BENCH, Figure, emit, log, median, worker_args  # noqa: E402
+from common import BENCH, Figure, emit, log, median, timed, worker_args  # noqa: E402
 
 WARMUP = 406
 CHUNK = 1000
@@ -121,14 +121,8 @@ def breakdown_ours(messages: list[bytes]) -> str:
 
     acc: dict[str, float] = defaultdict(float)
 
-    def timed(key: str, fn: Callable[..., Any]) -> Callable[..., Any]:
-        def wrapper(*a: Any, **kw: Any) -> Any:
-            t0 = time.perf_counter()
-            try:
-                return fn(*a, **kw)
-            finally:
-                acc[key] += time.perf_counter() - t0
-        return wrapper
+    def stage(key: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+        return timed(acc, key, fn)
 
     # (module, attribute, key): the functions parse_message reaches, as it looks them up.
     targets = [(engine, "classify", "classify (rule table)"),
@@ -137,11 +131,11 @@ def breakdown_ours(messages: list[bytes]) -> str:
     saved = [(obj, attr, getattr(obj, attr)) for obj, attr, _key in targets]
     from_bytes = mime.Mail.__dict__["from_bytes"]
     setattr(mime.Mail, "from_bytes",  # noqa: B010 - a classmethod, wrapped
-            classmethod(timed("Mail.from_bytes (stdlib parse, compat32)", from_bytes.__func__)))
+            classmethod(stage("Mail.from_bytes (stdlib parse, compat32)", from_bytes.__func__)))
     for obj, attr, key in targets:
-        setattr(obj, attr, timed(key, getattr(obj, attr)))
+        setattr(obj, attr, stage(key, getattr(obj, attr)))
     for parser in PARSERS:
-        setattr(parser, "parse", timed(f"parser {parser.name}", parser.parse))  # noqa: B010
+        setattr(parser, "parse", stage(f"parser {parser.name}", parser.parse))  # noqa: B010
     try:
         t0 = time.perf_counter()
         for raw in messages:

@@ -14,34 +14,20 @@ zlib + insert, bounces, dedupe lookup, expiry and prune, commit), and policy
 
 from __future__ import annotations
 
-import functools
 import os
 import sys
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import corpus  # noqa: E402
-from common import Figure, emit, log, worker_args  # noqa: E402
+from common import Figure, emit, log, timed, worker_args  # noqa: E402
 
 BATCH = 200
-
-
-def _timed(acc: dict[str, float], key: str, fn: Callable[..., Any]) -> Callable[..., Any]:
-    @functools.wraps(fn)
-    def wrapper(*a: Any, **kw: Any) -> Any:
-        t0 = time.perf_counter()
-        try:
-            return fn(*a, **kw)
-        finally:
-            acc[key] += time.perf_counter() - t0
-
-    return wrapper
 
 
 def instrument(acc: dict[str, float]) -> None:
@@ -50,7 +36,7 @@ def instrument(acc: dict[str, float]) -> None:
 
     for name, key in (("_safe_parse", "parse"), ("apply_to_messages", "policy"),
                       ("message_sha256", "sha256"), ("bounce_rows", "bounce_rows")):
-        setattr(pipeline, name, _timed(acc, key, getattr(pipeline, name)))
+        setattr(pipeline, name, timed(acc, key, getattr(pipeline, name)))
     for name, key in (("existing_messages", "db: dedupe lookup"),
                       ("insert_messages", "db: messages insert"),
                       ("store_raws", "db: raw_messages (zlib + insert)"),
@@ -58,7 +44,7 @@ def instrument(acc: dict[str, float]) -> None:
                       ("expire_due", "db: expire + prune"),
                       ("prune_raw", "db: expire + prune"),
                       ("set_checkpoint", "db: other")):
-        setattr(store, name, _timed(acc, key, getattr(store, name)))
+        setattr(store, name, timed(acc, key, getattr(store, name)))
 
 
 def profile_ingest(messages: list[bytes], top: int = 25) -> str:

@@ -68,6 +68,21 @@ def emit(figures: list[Figure], extra: dict[str, Any] | None = None) -> None:
     sys.stdout.flush()
 
 
+def timed(acc: dict[str, float], key: str, fn: Any) -> Any:
+    """Wrap ``fn`` so that the seconds spent in it add up in ``acc[key]``."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*a: Any, **kw: Any) -> Any:
+        t0 = time.perf_counter()
+        try:
+            return fn(*a, **kw)
+        finally:
+            acc[key] += time.perf_counter() - t0
+
+    return wrapper
+
+
 def log(msg: str) -> None:
     """Progress on stderr, with a timestamp."""
     sys.stderr.write(f"[{time.strftime('%H:%M:%S')}] {msg}\n")
