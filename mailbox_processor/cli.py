@@ -771,12 +771,21 @@ def import_(file: str, db_path: str | None) -> None:
     click.echo(str(import_suppressions(db, file)))
 
 
+def manual_options(fn: F) -> F:
+    """ADDRESS, --db, --note and --by: what a change made by hand takes."""
+    for decorator in reversed((
+        click.argument("address"),
+        db_option,
+        click.option("--note", help="Why (kept in the history)."),
+        click.option("--by", "actor", help="Who [default: the login name]."),
+        handle_errors,
+    )):
+        fn = decorator(fn)
+    return fn
+
+
 @cli.command()
-@click.argument("address")
-@db_option
-@click.option("--note", help="Why (kept in the history).")
-@click.option("--by", "actor", help="Who [default: the login name].")
-@handle_errors
+@manual_options
 def suppress(address: str, db_path: str | None, note: str | None, actor: str | None) -> None:
     """Suppress ADDRESS by hand (recorded with who and why in the history).
 
@@ -793,11 +802,7 @@ def suppress(address: str, db_path: str | None, note: str | None, actor: str | N
 
 
 @cli.command()
-@click.argument("address")
-@db_option
-@click.option("--note", help="Why (kept in the history).")
-@click.option("--by", "actor", help="Who [default: the login name].")
-@handle_errors
+@manual_options
 def unsuppress(address: str, db_path: str | None, note: str | None, actor: str | None) -> None:
     """Remove the suppression of ADDRESS by hand (a new hard bounce suppresses again).
 
