@@ -143,7 +143,8 @@ def diagnostic_near(
             # Gmail and others put the remote reply in the next paragraph ("The error
             # that the other server returned was:"): take it when it names no one else.
             context = (context + " " + _reply_below(lines, n + len(chunk), addr)).strip()
-        if not _DIAG_HINT.search(context.lower()) and n > 0:
+        score = len(_DIAG_HINT.findall(context.lower()))
+        if not score and n > 0:
             # "Delivery failed: mailbox full" above a bare address.
             above: list[str] = []
             for j in range(n - 1, max(-1, n - 4), -1):
@@ -151,7 +152,7 @@ def diagnostic_near(
                     break
                 above.insert(0, lines[j].strip())
             context = (" ".join(above) + " " + context).strip()
-        score = len(_DIAG_HINT.findall(context.lower()))
+            score = len(_DIAG_HINT.findall(context.lower()))
         if best is None or score > best[0] or (score == best[0] and len(context) > len(best[1])
                                                 and score > 0):
             best = (score, context)
