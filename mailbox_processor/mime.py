@@ -49,7 +49,7 @@ def normalise_charset(charset: str | None) -> str:
     name = _CHARSET_ALIASES.get(name, name)
     try:
         codecs.lookup(name)
-    except LookupError:
+    except (LookupError, ValueError):  # ValueError: a NUL inside the name
         return "utf-8"
     return name
 
@@ -279,7 +279,7 @@ class Mail:
                 # A multipart whose boundary is missing or broken: its body is text.
                 texts.append(self.text_of(part))
                 continue
-            disp = (part.get("Content-Disposition") or "").lower()
+            disp = (header_text(part.get("Content-Disposition")) or "").lower()
             if ctype == "text/plain" or (ctype.startswith("text/") and ctype != "text/html"
                                          and ctype != "text/rfc822-headers"):
                 if "attachment" in disp and texts:

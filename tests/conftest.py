@@ -1,15 +1,32 @@
-"""Shared pytest fixtures: ``db``, ``tmp_db_path``, ``runner``, ``load_eml``."""
+"""Shared pytest fixtures: ``db``, ``tmp_db_path``, ``runner``, ``load_eml``; and the
+hypothesis profiles."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 import sqlite_utils
 from click.testing import CliRunner
+from hypothesis import HealthCheck, settings
 
 from mailbox_processor import store
+
+# The suite's property tests are derandomized, so that a run is reproducible and CI can
+# never go red on a draw the previous run did not make. New inputs are explored on
+# purpose, with `HYPOTHESIS_PROFILE=explore pytest tests/test_robustness.py`; whatever
+# that finds becomes a plain regression test (see test_robustness.py).
+settings.register_profile(
+    "default", max_examples=200, derandomize=True, database=None, deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+settings.register_profile(
+    "explore", max_examples=5000, derandomize=False, database=None, deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"

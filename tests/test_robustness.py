@@ -243,9 +243,9 @@ def test_many_recipients(make_large: ModuleType, tmp_path: Path) -> None:
 
 # -- property tests ----------------------------------------------------------
 
+# The profile in conftest.py decides the number of examples and the randomness
+# (derandomized in the suite; HYPOTHESIS_PROFILE=explore for a deep random search).
 FAST = settings(
-    max_examples=200,
-    deadline=None,
     database=None,  # leave no .hypothesis/ directory in the working tree
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
@@ -334,3 +334,40 @@ def header_soup(draw: st.DrawFn) -> bytes:
 @given(header_soup())
 def test_header_soup(raw: bytes) -> None:
     check_shape(parse_message(raw))
+
+
+@pytest.mark.parametrize("name", [n for n in HEADER_NAMES if n and "\x00" not in n] + [
+    "Precedence", "X-Auto-Response-Suppress", "Reply-To", "Sender", "X-Autoreply",
+])
+@pytest.mark.parametrize("part", ["outer", "inner"])
+def test_eight_bit_header_anywhere(name: str, part: str) -> None:
+    """compat32 hands an undecodable 8-bit header over as an ``email.header.Header``,
+    not a str (found by hypothesis: a raw 0xC2 0x80 Content-Disposition crashed the
+    notice-text reader). Every header any parser reads must survive it."""
+    bad = f"{name}: \udcc2\udc80 x\n".encode("utf-8", "surrogateescape")
+    dsn = (b"--b\nContent-Type: text/plain\n" + (bad if part == "inner" else b"")
+           + b"\nnotice\n--b\nContent-Type: message/delivery-status\n\n"
+           b"Final-Recipient: rfc822; ann@example.org\nAction: failed\nStatus: 5.1.1\n--b--\n")
+    raw = (b"From: MAILER-DAEMON@example.net\nSubject: Undelivered Mail Returned to Sender\n"
+           b"Content-Type: multipart/report; report-type=delivery-status; boundary=\"b\"\n"
+           + (bad if part == "outer" else b"") + b"\n" + dsn)
+    report = parse_message(raw)
+    check_shape(report)
+    if name not in ("Content-Type", "Content-Transfer-Encoding", "MIME-Version"):
+        assert [(v.recipient, v.reason) for v in report.verdicts] == [
+            ("ann@example.org", "userunknown")]
+
+
+def test_nul_in_charset_name() -> None:
+    """``codecs.lookup`` raises ValueError, not LookupError, on a NUL in the name
+    (found by hypothesis on a mutated Exim bounce)."""
+    raw = (b"From: Mail Delivery System <Mailer-Daemon@relay.example.net>\n"
+           b"Subject: Mail delivery failed: returning message to sender\n"
+           b"X-Failed-Recipients: erin@example.org\n"
+           b"Content-Type: text/plain; charset=\x00us-ascii\n\n"
+           b"A message that you sent could not be delivered to one or more of its\n"
+           b"recipients. This is a permanent error. The following address(es) failed:\n\n"
+           b"  erin@example.org\n    Unrouteable address\n")
+    report = parse_message(raw)
+    check_shape(report)
+    assert [v.recipient for v in report.verdicts] == ["erin@example.org"]

@@ -21,7 +21,7 @@ class ARF:
     def parse(self, mail: Mail) -> list[Finding]:
         """See :class:`mailbox_processor.parsers.Parser`."""
         reports = mail.find_parts("message/feedback-report")
-        is_arf = bool(reports) or "feedback-report" in (mail.msg.get("Content-Type") or "").lower()
+        is_arf = bool(reports) or "feedback-report" in (mail.header("Content-Type") or "").lower()
         if not is_arf and b"X-HmXmrOriginalRecipient" not in mail.raw:
             return []
         returned = mail.returned

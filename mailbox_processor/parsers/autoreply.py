@@ -32,8 +32,8 @@ class AutoReply:
     def parse(self, mail: Mail) -> list[Finding]:
         """See :class:`mailbox_processor.parsers.Parser`."""
         msg = mail.msg
-        auto = (msg.get("Auto-Submitted") or "").strip().lower()
-        precedence = (msg.get("Precedence") or "").strip().lower()
+        auto = (mail.header("Auto-Submitted") or "").lower()
+        precedence = (mail.header("Precedence") or "").lower()
         signals = 0
         if auto.startswith("auto-replied"):
             signals += 2
@@ -43,7 +43,7 @@ class AutoReply:
             signals += 2
         if _SUBJECT.search(mail.subject):
             signals += 2
-        if (msg.get("X-Auto-Response-Suppress") or "").strip():
+        if mail.header("X-Auto-Response-Suppress"):
             signals += 1
         if signals < 2:
             return []

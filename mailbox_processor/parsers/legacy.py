@@ -104,10 +104,10 @@ def _looks_like_bounce(mail: Mail) -> bool:
         return True
     if _SUBJECT.search(subj) and _BODY_MARKER.search(mail.notice_text[:5000]):
         return True
-    return_path = (mail.msg.get("Return-Path") or "").strip()
-    if return_path in ("<>", "") and mail.msg.get("X-Failed-Recipients"):
+    return_path = mail.header("Return-Path") or ""
+    if return_path in ("<>", "") and mail.header("X-Failed-Recipients"):
         return True
-    return bool(mail.msg.get("X-Failed-Recipients"))
+    return bool(mail.header("X-Failed-Recipients"))
 
 
 def _flufl_failures(msg: email.message.Message) -> tuple[frozenset[bytes], frozenset[bytes]]:
@@ -271,7 +271,7 @@ class Legacy:
                 self._add(found, m.group(1), excluded)
         # Exim's X-Failed-Recipients header names them too.
         for value in mail.msg.get_all("X-Failed-Recipients") or []:
-            for m in ADDRESS.finditer(str(value)):
+            for m in ADDRESS.finditer(header_text(value) or ""):
                 self._add(found, m.group(1), excluded)
         for addr in _flufl_addresses(_notice_only(mail, text)):
             if addr not in found and addr not in excluded:
