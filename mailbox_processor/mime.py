@@ -15,6 +15,8 @@ import re
 from email.message import Message
 from functools import cached_property
 
+from mailbox_processor import fastmime
+
 #: Work caps per message: a bounce mailbox can hold hostile input.
 MAX_PARTS = 200
 MAX_DEPTH = 12
@@ -174,7 +176,7 @@ class Mail:
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> Mail:
-        msg = email.message_from_bytes(raw)
+        msg = fastmime.message_from_bytes(raw)
         repaired = _repair_boundary(msg, raw)
         mail = cls(repaired or msg, raw)
         if repaired is not None:
@@ -305,7 +307,7 @@ class Mail:
             if ctype in ("text/rfc822-headers", "message/rfc822-headers",
                          "text/global-headers", "message/global-headers"):
                 text = part_text(part)
-                return email.message_from_string(text.lstrip())
+                return fastmime.message_from_string(text.lstrip())
         return None
 
 
@@ -335,7 +337,7 @@ def _repair_boundary(msg: Message, raw: bytes) -> Message | None:
     boundary = max(candidates, key=lambda b: counts[b]).decode("ascii", "replace")
     try:
         msg.set_boundary(boundary)
-        fixed = email.message_from_bytes(msg.as_bytes(), )
+        fixed = fastmime.message_from_bytes(msg.as_bytes())
     except Exception:
         return None
     return fixed if isinstance(fixed.get_payload(), list) else None

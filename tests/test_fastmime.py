@@ -1,0 +1,133 @@
+"""fastmime builds exactly the tree ``email.message_from_bytes`` (compat32) builds.
+
+Compared node by node: header pairs, envelope line, payload (text or sub-messages),
+preamble, epilogue, defects (type and text), default type and charset.
+"""
+
+from __future__ import annotations
+
+import email
+from email.message import Message
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from mailbox_processor import fastmime
+
+ROOT = Path(__file__).resolve().parents[1]
+CORPUS = ROOT.parent / "shared" / "corpus" / "emails"
+SAMPLES = sorted(p for p in (ROOT / "fixtures").rglob("*.eml")) + sorted(
+    p for sub in ("cur", "new") for p in (ROOT / "fixtures" / "maildir" / sub).iterdir())
+
+
+def shape(msg: Message) -> tuple[object, ...]:
+    payload = msg._payload  # noqa: SLF001 - the tree itself is what is compared
+    if isinstance(payload, list):
+        payload = [shape(p) if isinstance(p, Message) else repr(p) for p in payload]
+    return (msg._headers, msg._unixfrom, payload, msg.preamble,  # noqa: SLF001
+            msg.epilogue, [(type(d).__name__, str(d)) for d in msg.defects],
+            msg._default_type, msg._charset)  # noqa: SLF001
+
+
+def same_tree(raw: bytes) -> None:
+    assert shape(fastmime.message_from_bytes(raw)) == shape(email.message_from_bytes(raw))
+
+
+EDGE_CASES = {
+    "plain": b"From: a@example.com\nSubject: x\n\nbody\n",
+    "crlf": b"From: a@example.com\r\nSubject: x\r\n\r\nbody\r\n",
+    "cr only": b"From: a@example.com\rSubject: x\r\rbody\r",
+    "odd line breaks": b"From: a\x0b@example.com\nSubject: x\x0c\n\nbo\x1cdy\x1d\x1e\n",
+    "envelope line": b"From sender@example.com Mon Jan  1 00:00:00 2024\nSubject: x\n\nb\n",
+    "envelope at end of headers": b"Subject: x\nFrom nobody else\n\nb\n",
+    "misplaced envelope": b"Subject: x\nFrom nobody\nTo: y\n\nb\n",
+    "first line continuation": b" folded\nSubject: x\n\nb\n",
+    "missing header name": b"Subject: x\n: nothing\n\nb\n",
+    "no separator": b"Subject: x\nthis is body already\nmore\n",
+    "folded": b"Subject: one\n two\n\tthree\nTo: a\n\nb\n",
+    "8-bit header": b"Subject: caf\xc3\xa9\nContent-Type: text/plain; charset=\xff\n\nb\n",
+    "8-bit content type": b"Content-Type: multipart/mixed\xff; boundary=b\n\n--b\n\nx\n--b--\n",
+    "multipart": (b"Content-Type: multipart/mixed; boundary=\"b\"\n\npre\n--b\n"
+                  b"Content-Type: text/plain\n\none\n--b\n\ntwo\n--b--\nepilogue\n"),
+    "repeated boundaries": (b"Content-Type: multipart/mixed; boundary=b\n\n--b\n--b\n--b\n"
+                            b"\none\n--b\n--b\n\ntwo\n--b--\n"),
+    "no start boundary": b"Content-Type: multipart/mixed; boundary=b\n\njust text\n",
+    "no close boundary": b"Content-Type: multipart/mixed; boundary=b\n\n--b\n\none\n",
+    "no boundary parameter": b"Content-Type: multipart/mixed\n\n--b\n\none\n--b--\n",
+    "boundary with spaces and tabs": (b"Content-Type: multipart/mixed; boundary=b\n\n"
+                                      b"--b \t\n\none\n--b-- \t\r\nafter"),
+    "close boundary without newline": (b"Content-Type: multipart/mixed; boundary=b\n\n"
+                                       b"--b\n\n1\n--b--"),
+    "nested multipart": (b"Content-Type: multipart/mixed; boundary=o\n\n--o\n"
+                         b"Content-Type: multipart/alternative; boundary=i\n\n--i\n\na\n--i\n"
+                         b"\nb\n--i--\nin-epilogue\n--o\n\nlast\n--o--\n"),
+    "inner part ended by outer boundary": (b"Content-Type: multipart/mixed; boundary=o\n\n--o\n"
+                                           b"Content-Type: multipart/mixed; boundary=i\n\n"
+                                           b"--i\n\na\n--o\n\nb\n--o--\n"),
+    "digest": (b"Content-Type: multipart/digest; boundary=d\n\n--d\n\nSubject: in\n\nx\n"
+               b"--d\nContent-Type: text/plain\n\ny\n--d--\n"),
+    "cte on multipart": (b"Content-Type: multipart/mixed; boundary=b\n"
+                         b"Content-Transfer-Encoding: base64\n\n--b\n\nx\n--b--\n"),
+    "dsn": (b"Content-Type: multipart/report; report-type=delivery-status; boundary=b\n\n"
+            b"--b\n\nnotice\n--b\nContent-Type: message/delivery-status\n\n"
+            b"Reporting-MTA: dns; mx.example.net\n\n\n"
+            b"Final-Recipient: rfc822; a@example.org\nAction: failed\n\n"
+            b"Final-Recipient: rfc822; b@example.org\nStatus: 5.1.1\n"
+            b"--b\nContent-Type: message/rfc822\n\nSubject: original\n\nhello\n--b--\n"),
+    "delivery-status at top": (b"Content-Type: message/delivery-status\n\nA: 1\n\nB: 2\n\n\n"
+                               b"C: 3\n"),
+    "rfc822 at top": b"Content-Type: message/rfc822\n\nSubject: inner\n\nbody\n",
+    "headers only": b"Subject: x\nTo: y\n",
+    "empty": b"",
+    "dash lines in body": (b"Content-Type: multipart/mixed; boundary=b\n\n--b\n\n---- x\n"
+                           b"--bb\n--b-\n--b--x\n--b--\n"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(EDGE_CASES))
+def test_edge_cases(name: str) -> None:
+    same_tree(EDGE_CASES[name])
+
+
+@pytest.mark.parametrize("path", SAMPLES, ids=lambda p: p.name)
+def test_fixtures(path: Path) -> None:
+    same_tree(path.read_bytes())
+
+
+@pytest.mark.skipif(not CORPUS.is_dir(), reason="../shared/corpus is not beside the project")
+def test_shared_corpus() -> None:
+    for path in sorted(CORPUS.iterdir()):
+        same_tree(path.read_bytes())
+
+
+PIECES = [b"\n", b"\r\n", b"\r", b"--b", b"--b--", b"--i\n", b" ", b"\t", b"x: y",
+          b"From z", b"Content-Type: multipart/mixed; boundary=b\n",
+          b"Content-Type: multipart/mixed; boundary=i\n",
+          b"Content-Type: message/delivery-status\n", b"Content-Type: message/rfc822\n",
+          b"Content-Type: multipart/digest; boundary=b\n", b"\xff", b"\x0b", b":"]
+
+
+@given(st.lists(st.sampled_from(PIECES) | st.binary(max_size=8), max_size=60))
+def test_generated(pieces: list[bytes]) -> None:
+    same_tree(b"".join(pieces))
+
+
+@given(st.sampled_from(SAMPLES), st.data())
+def test_mutated_fixtures(path: Path, data: st.DataObject) -> None:
+    raw = bytearray(path.read_bytes())
+    for _ in range(data.draw(st.integers(min_value=1, max_value=6))):
+        if not raw:
+            break
+        pos = data.draw(st.integers(min_value=0, max_value=len(raw) - 1))
+        if data.draw(st.booleans()):
+            del raw[pos : pos + data.draw(st.integers(min_value=1, max_value=120))]
+        else:
+            raw[pos:pos] = data.draw(st.sampled_from(PIECES))
+    same_tree(bytes(raw))
+
+
+def test_message_from_string_too() -> None:
+    text = EDGE_CASES["dsn"].decode()
+    assert shape(fastmime.message_from_string(text)) == shape(email.message_from_string(text))
