@@ -159,12 +159,21 @@ def _flufl_addresses(msg: email.message.Message) -> list[str]:
     except Exception as exc:  # a detector choking on odd input must not kill the parse
         log.debug("flufl.bounce failed: %s", exc)
         return []
-    out = []
-    for raw in list(permanent) + list(temporary):
-        text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
-        addr = normalise_address(text)
-        if addr and addr not in out:
-            out.append(addr)
+    out: list[str] = []
+    for group in (permanent, temporary):
+        found = []
+        for raw in group:
+            text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+            addr = normalise_address(text)
+            if addr and addr not in out and addr not in found:
+                found.append(addr)
+        if len(found) > 1:
+            # flufl.bounce returns sets, whose order changes with PYTHONHASHSEED: put
+            # the addresses in the order the notice names them, so that a message
+            # always gives the same report.
+            body = "".join(body_line_iterator(msg)).lower()
+            found.sort(key=lambda a: (i if (i := body.find(a)) >= 0 else len(body), a))
+        out.extend(found)
     return out
 
 
