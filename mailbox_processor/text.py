@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 #: An addr-spec as it appears in bounce text (liberal on the local part, strict
 #: enough on the domain to skip "user@host" placeholders without a dot).
@@ -114,6 +115,41 @@ _COMMAND = re.compile(
 )
 
 
+#: Every alternative of :data:`_COMMAND` begins with one of these literals, so a match
+#: can only start where one of them occurs (tests/test_text.py checks both agree).
+_COMMAND_STARTS = (
+    "in reply to ", "after ", ">>>", "most progress was ", "smtp error from remote ",
+    "rcpt to:<", "mail from:<", "(rcpt)", "(data)", "(mail)", "(helo)", "(ehlo)",
+    "did not like our ", "does not like recipient", "[rcpt_to]",
+    "recipient address rejected:", "resolver.adr.recipient",
+    "the recipient name is not recognized", "returned unknown recipient", "smtp:rcpt host",
+    "refused to talk to me",
+)
+
+
+def _command_matches(low: str) -> Iterator[re.Match[str]]:
+    """``_COMMAND.finditer(low)``, trying the pattern only where a match can start.
+
+    A scan of the whole text with a 16-way alternation costs ~40 us per notice; a
+    substring search per starting literal and a ``match`` at each hit give the same
+    matches (leftmost first, non-overlapping) for a fraction of that.
+    """
+    starts: list[int] = []
+    for literal in _COMMAND_STARTS:
+        i = low.find(literal)
+        while i >= 0:
+            starts.append(i)
+            i = low.find(literal, i + 1)
+    end = 0
+    for pos in sorted(starts):
+        if pos < end:
+            continue
+        m = _COMMAND.match(low, pos)
+        if m:
+            yield m
+            end = max(m.end(), pos + 1)
+
+
 def find_command(text: str) -> str | None:
     """The SMTP command a reply answered (``RCPT``, ``DATA``, ``MAIL``, ``HELO``, ``CONN``).
 
@@ -122,7 +158,7 @@ def find_command(text: str) -> str | None:
     Sendmail transcripts (">>> DATA").
     """
     commands = []
-    for m in _COMMAND.finditer(text.lower()):
+    for m in _command_matches(text.lower()):
         word = next(g for g in m.groups() if g).lower()
         if word.startswith("rcpt") or word == "recipient":
             commands.append("RCPT")

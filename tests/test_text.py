@@ -1,0 +1,123 @@
+"""text.py: the SMTP-command finder's shortcut agrees with the plain regex scan."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from mailbox_processor.mime import Mail
+from mailbox_processor.text import _COMMAND, _COMMAND_STARTS, _command_matches, find_command
+
+ROOT = Path(__file__).resolve().parents[1]
+CORPUS = ROOT.parent / "shared" / "corpus" / "emails"
+
+
+def spans(low: str) -> list[tuple[int, int]]:
+    return [m.span() for m in _command_matches(low)]
+
+
+def reference(low: str) -> list[tuple[int, int]]:
+    return [m.span() for m in _COMMAND.finditer(low)]
+
+
+def notices() -> list[str]:
+    paths = sorted((ROOT / "fixtures").rglob("*.eml"))
+    maildir = ROOT / "fixtures" / "maildir"
+    paths += sorted(p for sub in ("cur", "new") for p in (maildir / sub).iterdir())
+    if CORPUS.is_dir():
+        paths += sorted(CORPUS.iterdir())
+    return [Mail.from_bytes(p.read_bytes()).notice_text.lower() for p in paths]
+
+
+def leading_literals(items: list[tuple[object, object]]) -> set[str]:
+    """Every literal text a parsed regex sequence can open with (up to its first
+    non-literal element), groups and alternations of literals expanded."""
+    import re._parser as sre_parse  # the stdlib's own parse of the pattern
+
+    out = {""}
+    for op, arg in items:
+        if op is sre_parse.LITERAL:
+            out = {o + chr(arg) for o in out}  # type: ignore[call-overload]
+        elif op is sre_parse.AT:
+            continue
+        elif op is sre_parse.SUBPATTERN:
+            inner = leading_literals(list(arg[-1]))  # type: ignore[index]
+            out = {o + i for o in out for i in inner}
+            if not all(_complete(list(arg[-1]))):  # type: ignore[index]
+                return out
+        elif op is sre_parse.BRANCH:
+            alts = arg[1]  # type: ignore[index]
+            inner = set().union(*(leading_literals(list(a)) for a in alts))
+            out = {o + i for o in out for i in inner}
+            if not all(all(_complete(list(a))) for a in alts):
+                return out
+        else:
+            return out
+    return out
+
+
+def _complete(items: list[tuple[object, object]]) -> list[bool]:
+    """Whether each element of a sequence is purely literal (fully expanded above)."""
+    import re._parser as sre_parse
+
+    flags = []
+    for op, arg in items:
+        if op in (sre_parse.LITERAL, sre_parse.AT):
+            flags.append(True)
+        elif op is sre_parse.SUBPATTERN:
+            flags.append(all(_complete(list(arg[-1]))))  # type: ignore[index]
+        elif op is sre_parse.BRANCH:
+            flags.append(all(all(_complete(list(a))) for a in arg[1]))  # type: ignore[index]
+        else:
+            flags.append(False)
+    return flags
+
+
+def test_every_alternative_starts_with_a_listed_literal() -> None:
+    """Whatever an alternative of the pattern opens with starts with a listed literal."""
+    import re._parser as sre_parse
+
+    parsed = sre_parse.parse(_COMMAND.pattern, _COMMAND.flags)
+    (op, arg), = list(parsed)
+    assert op is sre_parse.BRANCH
+    branches = arg[1]  # type: ignore[index]
+    assert len(branches) == 16
+    for branch in branches:
+        for literal in leading_literals(list(branch)):
+            assert any(literal.startswith(s) for s in _COMMAND_STARTS), literal
+
+
+def test_same_matches_on_real_notices() -> None:
+    texts = notices()
+    assert sum(bool(reference(t)) for t in texts) >= 5
+    for text in texts:
+        assert spans(text) == reference(text)
+
+
+SAMPLES = [
+    "550 5.1.1 <a@b>: recipient address rejected: user unknown (in reply to rcpt to command)",
+    "smtp error from remote mail server after rcpt to:<a@b>:\n550 no such user",
+    ">>> data\n<<< 554 rejected", "most progress was rcpt to response",
+    "mail from:<x@y>\n<<< 550 no", "xrcpt to:<a@b> <<< 550", "host said (rcpt)\n",
+    "after after the data after end of data", "[rcpt_to] refused to talk to me",
+]
+
+
+@pytest.mark.parametrize("text", SAMPLES)
+def test_same_matches_on_samples(text: str) -> None:
+    assert spans(text) == reference(text)
+    assert find_command(text) is None or reference(text)
+
+
+WORDS = [*_COMMAND_STARTS, "rcpt to", "data", "end of data", "command", "the ", "mail from",
+         "helo", "ehlo", "connect", "initial connection", "pipelined ", "mail server ",
+         "<<< 5", "<a@b>", "\n", " ", ")", "(", "x"]
+
+
+@given(st.lists(st.sampled_from(WORDS), max_size=30))
+def test_same_matches_on_generated_text(words: list[str]) -> None:
+    text = "".join(words)
+    assert spans(text) == reference(text)
