@@ -168,17 +168,19 @@ class Mail:
     MIME tree is walked and decoded once per message, not once per parser.
     """
 
-    def __init__(self, msg: Message, raw: bytes) -> None:
+    def __init__(self, msg: Message, raw: bytes,
+                 ctypes: dict[int, str] | None = None) -> None:
         self.msg = msg
         self.raw = raw
         self.problems: list[str] = []
-        self._ctypes: dict[int, str] = {}
+        #: id(part) -> content type; filled by the parser where it knows them.
+        self._ctypes: dict[int, str] = ctypes if ctypes is not None else {}
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> Mail:
-        msg = fastmime.message_from_bytes(raw)
+        msg, ctypes = fastmime.parse_bytes(raw)
         repaired = _repair_boundary(msg, raw)
-        mail = cls(repaired or msg, raw)
+        mail = cls(repaired or msg, raw, None if repaired is not None else ctypes)
         if repaired is not None:
             mail.problems.append("multipart boundary in the header does not match the body: "
                                  "re-read with the boundary found in the body")
