@@ -130,13 +130,18 @@ def _flufl_failures(msg: email.message.Message) -> tuple[frozenset[bytes], froze
         return all_failures(msg)
     body: str | None = None
     for detector in detectors:
+        instance = detector()
         patterns = getattr(detector, "PATTERNS", None)
         if patterns:
             if body is None:
                 body = "".join(body_line_iterator(msg))
-            if not any(_multiline(entry[0]).search(body) for entry in patterns):
+            # A pattern set whose start pattern matches no line never leaves its start
+            # state, so it adds nothing and ends nothing: run only the others, in order.
+            kept = [entry for entry in patterns if _multiline(entry[0]).search(body)]
+            if not kept:
                 continue
-        temporary, permanent = detector().process(msg)
+            instance.PATTERNS = kept  # type: ignore[attr-defined]
+        temporary, permanent = instance.process(msg)
         if temporary or permanent:
             return frozenset(temporary), frozenset(permanent)
     return frozenset(), frozenset()
