@@ -129,15 +129,22 @@ def _flufl_failures(msg: email.message.Message) -> tuple[frozenset[bytes], froze
     except Exception:
         return all_failures(msg)
     body: str | None = None
+    lowered = ""
     for detector in detectors:
         instance = detector()
         patterns = getattr(detector, "PATTERNS", None)
         if patterns:
             if body is None:
                 body = "".join(body_line_iterator(msg))
+                # Case-insensitive ASCII matching is plain lowercase matching, so a
+                # pattern's literal text must occur in the lowered body: a substring
+                # test rules most patterns out before their regex runs.
+                lowered = body.lower() if body.isascii() else ""
             # A pattern set whose start pattern matches no line never leaves its start
             # state, so it adds nothing and ends nothing: run only the others, in order.
-            kept = [entry for entry in patterns if _multiline(entry[0]).search(body)]
+            kept = [entry for entry in patterns
+                    if (not lowered or _literal_hint(entry[0]) in lowered)
+                    and _multiline(entry[0]).search(body)]
             if not kept:
                 continue
             instance.PATTERNS = kept  # type: ignore[attr-defined]
@@ -148,6 +155,34 @@ def _flufl_failures(msg: email.message.Message) -> tuple[frozenset[bytes], froze
 
 
 _MULTILINE: dict[int, re.Pattern[str]] = {}
+_HINTS: dict[int, str] = {}
+
+
+def _literal_hint(pattern: re.Pattern[str]) -> str:
+    """The longest run of literal characters every match of ``pattern`` contains,
+    lowercased ("" when it has none, or when it is not a case-insensitive pattern of
+    ASCII literals: then the test above is always true)."""
+    hint = _HINTS.get(id(pattern))
+    if hint is None:
+        hint = ""
+        if pattern.flags & re.IGNORECASE:
+            import re._parser as sre_parse  # type: ignore[import-not-found]
+
+            run = ""
+            try:
+                items = list(sre_parse.parse(pattern.pattern, pattern.flags))
+            except Exception:
+                items = []
+            for op, arg in [*items, (None, None)]:
+                if op is sre_parse.LITERAL and isinstance(arg, int) and arg < 128:
+                    run += chr(arg)
+                    continue
+                if len(run) > len(hint):
+                    hint = run
+                run = ""
+            hint = hint.lower()
+        _HINTS[id(pattern)] = hint
+    return hint
 
 
 def _multiline(pattern: re.Pattern[str]) -> re.Pattern[str]:
