@@ -233,16 +233,17 @@ def _notice_only(mail: Mail, cut: str) -> email.message.Message:
         if len(kept) == len(payload):
             return msg
         clone = email.message.Message()
-        for k, v in msg.items():
-            clone[k] = v
+        # The header fields as stored (what ``clone[k] = v`` over ``items()`` gives
+        # the getters too, without a policy call per field).
+        clone._headers = list(msg._headers)  # type: ignore[attr-defined]  # noqa: SLF001
         clone.set_payload(kept)
         return clone
     if len(cut) >= len(mail.notice_text):
         return msg
     clone = email.message.Message()
-    for k, v in msg.items():
-        if k.lower() not in ("content-transfer-encoding",):
-            clone[k] = v
+    clone._headers = [  # type: ignore[attr-defined]  # noqa: SLF001
+        (k, v) for k, v in msg._headers  # type: ignore[attr-defined]  # noqa: SLF001
+        if k.lower() != "content-transfer-encoding"]
     clone.set_payload(cut)
     return clone
 
