@@ -144,7 +144,8 @@ _DAEMON_FROM = re.compile(r"mailer-daemon|postmaster|mail delivery", re.I)
 
 def _is_wrapped_bounce(mail: Mail) -> bool:
     """The outer message is itself a bounce notice (from a mailer daemon)."""
-    return bool(_DAEMON_FROM.search(mail.from_addr)) and b"delivery-status" in mail.raw
+    # (The byte test first: most messages fail it, and From need not be decoded.)
+    return b"delivery-status" in mail.raw and bool(_DAEMON_FROM.search(mail.from_addr))
 
 
 #: PowerMTA's own bounce categories (``X-PowerMTA-BounceCategory``, documented in
