@@ -7,15 +7,58 @@ import re
 from mailbox_processor.mime import Mail
 from mailbox_processor.text import ADDRESS
 
-_DIAG_HINT = re.compile(
-    r"(?<![\d.])[245]\d\d(?![\d.])|\b[245]\.\d{1,3}\.\d{1,3}\b|unknown|not exist|no such|"
-    r"invalid|full|quota|"
-    r"reject|denied|refused|block|spam|unavailable|disabled|suspend|error|fail|timeout|"
-    r"timed out|expired|unreachable|not found|too (?:large|big|many)|exceed|unrout|"
-    r"not recognized|no mailbox|host|domain|loop|relay|could not|couldn't|unable|aborted|"
-    r"gateway|denied|not allowed|limit|not listed|directory",
-    # applied to lowercased text (re.I is several times slower)
+
+def _literal_alternation(words: tuple[str, ...]) -> str:
+    """A regex matching exactly the ``words``, written as a trie: ``un(?:known|able)``.
+
+    ``re`` tries every branch of a flat alternation at every position; a trie whose
+    top-level branches each start with a literal lets it reject most positions at
+    once (so the result is not wrapped in a group: use it as a top-level branch). The
+    words must be prefix-free, so that at most one of them matches at a position and
+    branch order (and so every match) is the same as in the flat alternation.
+    """
+    assert not any(a != b and b.startswith(a) for a in words for b in words)
+    return "|".join(_trie_branches(words))
+
+
+def _trie_branches(words: tuple[str, ...]) -> list[str]:
+    groups: dict[str, list[str]] = {}
+    for word in words:
+        groups.setdefault(word[0], []).append(word[1:])
+    branches = []
+    for first, rests in groups.items():
+        inner = _trie_branches(tuple(rests)) if rests != [""] else [""]
+        tail = inner[0] if len(inner) == 1 else "(?:" + "|".join(inner) + ")"
+        branches.append(re.escape(first) + tail)
+    return branches
+
+
+#: Error words of :data:`_DIAG_HINT` (prefix-free: see :func:`_literal_alternation`).
+_DIAG_WORDS = (
+    "unknown", "not exist", "no such", "invalid", "full", "quota",
+    "reject", "denied", "refused", "block", "spam", "unavailable", "disabled", "suspend",
+    "error", "fail", "timeout", "timed out", "expired", "unreachable", "not found",
+    "too large", "too big", "too many", "exceed", "unrout", "not recognized", "no mailbox",
+    "host", "domain", "loop", "relay", "could not", "couldn't", "unable", "aborted",
+    "gateway", "not allowed", "limit", "not listed", "directory",
 )
+
+
+def _code_alternation(digits: str) -> str:
+    r"""SMTP reply codes and RFC 3463 status codes whose first digit is in ``digits``.
+
+    The same as ``(?<![\d.])[245]\d\d(?![\d.])|\b[245]\.\d{1,3}\.\d{1,3}\b``,
+    but with the digit first (the look-behinds moved after it and widened by one
+    character), so that ``re`` can skip positions that hold no such digit.
+    """
+    return "|".join(rf"{d}(?<![\d.]{d})\d\d(?![\d.])|{d}(?<!\w{d})\.\d{{1,3}}\.\d{{1,3}}\b"
+                    for d in digits)
+
+
+#: A code, a status or an error word; applied to lowercased text (re.I is several
+#: times slower). Reads as ``(?<![\d.])[245]\d\d(?![\d.])|\b[245]\.\d{1,3}\.\d{1,3}\b|``
+#: followed by the words ``unknown|not exist|...``, in a form ``re`` scans faster.
+_DIAG_HINT = re.compile(_code_alternation("245") + "|" + _literal_alternation(_DIAG_WORDS))
 
 #: Lines that start the returned message or its headers in a text bounce.
 RETURNED_MARKERS = re.compile(
@@ -36,16 +79,38 @@ RETURNED_MARKERS = re.compile(
 # (Lowercasing a pattern would turn \S into \s: the markers use no such escape.)
 assert not re.search(r"\\[A-Z]", RETURNED_MARKERS.pattern)
 _RETURNED_MARKERS_LC = re.compile(RETURNED_MARKERS.pattern.lower(), re.M)
+#: The markers after a "\n" instead of at "^": searched in the text with a "\n" put in
+#: front, this finds the first line where one starts, trying line starts only (re
+#: tries ``^`` at every position). The markers look no further back than "^".
+assert RETURNED_MARKERS.pattern.startswith("^(?:") and "^" not in RETURNED_MARKERS.pattern[1:]
+assert "(?<" not in RETURNED_MARKERS.pattern
+_RETURNED_MARKERS_AFTER_NL = re.compile("\n" + _RETURNED_MARKERS_LC.pattern[1:], re.M)
 _HEADER_BLOCK = re.compile(
     r"\n\n(?:return-path|received|message-id|x-original-to|delivered-to):[ \t]"
 )
 
 
+#: The last notice searched by :func:`find_returned` and the result: the engine (for
+#: the returned headers) and the parsers (to cut the notice) ask about the same text
+#: object. One entry, compared by identity: a hit is free and the cache holds on to
+#: one text at most.
+_last_returned: list[tuple[str, re.Match[str] | None]] = []
+
+
 def find_returned(text: str) -> re.Match[str] | None:
     """Where the returned message starts in a notice, if it is inlined."""
+    last = _last_returned[0] if _last_returned else None
+    if last is not None and last[0] is text:
+        return last[1]
     if text.isascii():
-        return _RETURNED_MARKERS_LC.search(text.lower())
-    return RETURNED_MARKERS.search(text)
+        low = text.lower()
+        line = _RETURNED_MARKERS_AFTER_NL.search("\n" + low)
+        # The match itself, as callers have always had it, from where the line starts.
+        m = _RETURNED_MARKERS_LC.search(low, line.start()) if line else None
+    else:
+        m = RETURNED_MARKERS.search(text)
+    _last_returned[:] = [(text, m)]
+    return m
 
 
 def looks_like_diagnostic(text: str) -> bool:
@@ -68,6 +133,17 @@ def cut_returned(text: str) -> str:
     return text
 
 
+def _unfold(text: str) -> str:
+    r"""Whitespace runs as one space, trimmed: ``re.sub(r"\s+", " ", text).strip()``.
+
+    (Faster with str.split(), which agrees with re's ``\s`` on what whitespace is.)
+    """
+    return " ".join(text.split())
+
+
+_DIAGNOSTIC_TYPE = re.compile(r"([A-Za-z][A-Za-z0-9-]{0,20})\s*;\s*(.*)$")
+
+
 def split_diagnostic(value: str | None) -> tuple[str | None, str | None]:
     """Split ``"smtp; 550 5.1.1 ..."`` into ``("SMTP", "550 5.1.1 ...")`` (RFC 3464 2.3.6)."""
     if not value:
@@ -75,11 +151,26 @@ def split_diagnostic(value: str | None) -> tuple[str | None, str | None]:
     if "\x1b$" in value:
         # Raw ISO-2022-JP inside a 7-bit field (Japanese MTAs do this).
         value = value.encode("latin-1", "replace").decode("iso2022_jp_ext", "replace")
-    v = re.sub(r"\s+", " ", value).strip()
-    m = re.match(r"([A-Za-z][A-Za-z0-9-]{0,20})\s*;\s*(.*)$", v)
+    v = _unfold(value)
+    m = _DIAGNOSTIC_TYPE.match(v)
     if m:
         return m.group(1).upper(), m.group(2).strip() or None
     return None, v or None
+
+
+#: The last text :func:`diagnostic_near` read, lowercased and split into lines: it is
+#: asked about every recipient of a message in turn, with the same text object. One
+#: entry, compared by identity.
+_last_lines: list[tuple[str, str, list[str]]] = []
+
+
+def _lowered_lines(text: str) -> tuple[str, list[str]]:
+    last = _last_lines[0] if _last_lines else None
+    if last is not None and last[0] is text:
+        return last[1], last[2]
+    lowered, lines = text.lower(), text.split("\n")
+    _last_lines[:] = [(text, lowered, lines)]
+    return lowered, lines
 
 
 def diagnostic_near(
@@ -95,34 +186,26 @@ def diagnostic_near(
     """
     if not text or not address:
         return None
-    lowered = text.lower()
+    lowered, lines = _lowered_lines(text)
     addr = address.lower()
-    lines = text.split("\n")
-    # Index lines by character offset once.
-    offsets = []
-    pos = 0
-    for line in lines:
-        offsets.append(pos)
-        pos += len(line) + 1
     best: tuple[int, str] | None = None
     start = 0
     hits = 0
+    # Line number of the previous hit and the text offset it was counted to: hits come
+    # in order, so newlines are counted once per call. (A hit is an offset into
+    # ``lowered``, read as one into ``text``: they differ only when lowercasing
+    # changed the length, and then as they always did.)
+    n = 0
+    counted = 0
     while hits < 20:
         i = lowered.find(addr, start)
         if i < 0:
             break
         hits += 1
         start = i + len(addr)
-        # Line number of this hit.
-        lo, hi = 0, len(offsets) - 1
-        while lo < hi:
-            mid = (lo + hi + 1) // 2
-            if offsets[mid] <= i:
-                lo = mid
-            else:
-                hi = mid - 1
-        n = lo
-        line_start = i - offsets[n]
+        n += text.count("\n", counted, i)
+        counted = i
+        line_start = i - (text.rfind("\n", 0, i) + 1)
         before = lines[n][:line_start].strip(" \t<\"'")
         rest = lines[n][line_start + len(addr):]
         # Keep words before the address too ("554 delivery error: dd <a@b> ...").
@@ -133,9 +216,10 @@ def diagnostic_near(
                 if any(c.strip() for c in chunk):
                     break
                 continue
-            if (_starts_with_address(line) and addr not in line.lower()) or _NEW_BLOCK.match(line):
+            low = line.lower()
+            if (_starts_with_address(line) and addr not in low) or _NEW_BLOCK.match(line):
                 break
-            if others and any(o in line.lower() for o in others):
+            if others and any(o in low for o in others):
                 break  # the next failed recipient's reply
             chunk.append(line.strip())
         context = " ".join(c for c in chunk if c)
@@ -158,7 +242,7 @@ def diagnostic_near(
             best = (score, context)
     if best is None or not best[1]:
         return None
-    return re.sub(r"\s+", " ", best[1]).strip()[:2000] or None
+    return _unfold(best[1])[:2000] or None
 
 
 #: Lines that open another recipient's or host's block in a Sendmail transcript.
@@ -168,7 +252,8 @@ _NEW_BLOCK = re.compile(
 )
 
 
-_CODE = re.compile(r"(?<![\d.])[245]\d\d(?![\d.])|\b[245]\.\d{1,3}\.\d{1,3}\b")
+#: An SMTP reply code or a status code (see :func:`_code_alternation`).
+_CODE = re.compile(_code_alternation("245"))
 
 
 def _reply_below(lines: list[str], start: int, addr: str, max_lines: int = 8) -> str:
@@ -180,15 +265,20 @@ def _reply_below(lines: list[str], start: int, addr: str, max_lines: int = 8) ->
             if any(_CODE.search(t) for t in taken):
                 break
             continue
-        m = ADDRESS.search(line)
+        # (Every address has an "@": the cheap test spares most lines the regex.)
+        m = ADDRESS.search(line) if "@" in line else None
         if m and m.group(1).lower() != addr:
             return ""
         taken.append(line)
     return " ".join(taken) if any(_CODE.search(t) for t in taken) else ""
 
 
+_REPLY_CODE_PREFIX = re.compile(r"\s*[245]\d\d[ -]")
+
+
 def _starts_with_address(line: str) -> bool:
-    s = re.sub(r"^\s*[245]\d\d[ -]", "", line).lstrip(" \t<\"'")
+    code = _REPLY_CODE_PREFIX.match(line)
+    s = (line[code.end():] if code else line).lstrip(" \t<\"'")
     m = ADDRESS.match(s)
     return m is not None
 
@@ -199,17 +289,24 @@ _ERRORISH = re.compile(
     r"denied|full|quota|invalid|not exist|no such|disabled|suspended",
     re.I,  # (callers pass lowercased text where they can)
 )
+#: :data:`_ERRORISH` for lowercased ASCII text, in a form ``re`` scans faster. (On
+#: other text re.I also matches "ı" for "i" and "ſ" for "s".)
+_ERRORISH_LC = re.compile(_code_alternation("45") + "|" + _literal_alternation((
+    "error", "unknown", "fail", "reject", "denied", "full", "quota", "invalid", "not exist",
+    "no such", "disabled", "suspended")))
+_PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
 
 
 def error_paragraphs(text: str, exclude: list[str], limit: int = 1500) -> str | None:
     """Paragraphs that read like an error report, skipping those about other recipients."""
     out: list[str] = []
     size = 0
-    for para in re.split(r"\n\s*\n", text):
+    for para in _PARAGRAPH_BREAK.split(text):
         low = para.lower()
-        if not _ERRORISH.search(low) or any(a in low for a in exclude):
+        errorish = _ERRORISH_LC if low.isascii() else _ERRORISH
+        if not errorish.search(low) or any(a in low for a in exclude):
             continue
-        chunk = re.sub(r"\s+", " ", para).strip()
+        chunk = _unfold(para)
         out.append(chunk)
         size += len(chunk)
         if size > limit:
@@ -227,12 +324,20 @@ GATEWAYS: tuple[tuple[str, re.Pattern[str], str], ...] = (
      "Active!Hunter anti-spam gateway: accepts at RCPT, then relays the inner server's "
      "refusal"),
 )
+#: The gateway patterns for the lowercased raw headers. The headers are decoded as
+#: latin-1, where re.I folds only the ASCII letters (its other folds, "ı" for "i",
+#: "ſ" for "s", the Kelvin sign for "k", lie outside latin-1), so a lowercased pattern
+#: on lowercased text matches where the re.I one does, and several times faster.
+# (Lowercasing a pattern would turn \S into \s: the patterns use no such escape.)
+assert all(p.flags == re.I | re.U and not re.search(r"\\[A-Z]", p.pattern)
+           for _gid, p, _why in GATEWAYS)
+_GATEWAYS_IN_HEAD = tuple(re.compile(p.pattern.lower()) for _gid, p, _why in GATEWAYS)
 
 
 def find_gateway(mail: Mail, reporting: str | None = None) -> str | None:
     """The id of the store-and-forward gateway that reported this bounce, if any."""
-    head = mail.raw[:4096].decode("latin-1")
-    for gid, pattern, _why in GATEWAYS:
-        if (reporting and pattern.search(reporting)) or pattern.search(head):
+    head = mail.raw[:4096].decode("latin-1").lower()
+    for (gid, pattern, _why), head_pattern in zip(GATEWAYS, _GATEWAYS_IN_HEAD, strict=True):
+        if (reporting and pattern.search(reporting)) or head_pattern.search(head):
             return gid
     return None

@@ -29,6 +29,14 @@ from mailbox_processor.text import find_command, normalise_address
 _DS_TYPES = ("message/delivery-status", "message/global-delivery-status")
 _FIELD = re.compile(r"^([A-Za-z][A-Za-z0-9-]{1,40})[ \t]*:[ \t]*(.*)$")
 _FIELDS_IN_TEXT = re.compile(r"^(?:Final|Original)-Recipient[ \t]*:", re.M | re.I)
+_FINAL_RECIPIENT = re.compile(r"^final-recipient[ \t]*:", re.M | re.I)
+# The same two for lowercased ASCII text with a "\n" put in front: "\n" stands for
+# the line start, so that re can look for a literal instead of trying every position
+# (and without re.I, which is several times slower; on other text re.I also reads
+# "ı" as "i").
+_FIELDS_IN_TEXT_LC = re.compile(r"\n(?:final|original)-recipient[ \t]*:")
+_FINAL_RECIPIENT_LC = re.compile(r"\nfinal-recipient[ \t]*:")
+_STATUS_CODE = re.compile(r"[245]\.\d{1,3}\.\d{1,3}")
 
 _PER_MESSAGE = {"reporting-mta", "arrival-date", "received-from-mta", "original-envelope-id",
                 "x-postfix-queue-id", "x-postfix-sender", "dsn-gateway"}
@@ -41,6 +49,12 @@ def parse_fields(text: str) -> tuple[dict[str, str], list[dict[str, str]]]:
     block starts at ``Final-Recipient`` (or at ``Original-Recipient`` when the previous
     block already has one): robust against missing blank lines.
     """
+    per_message, blocks = _parse_blocks(text)
+    return per_message, [fields for fields, _rcpt in blocks]
+
+
+def _parse_blocks(text: str) -> tuple[dict[str, str], list[tuple[dict[str, str], str]]]:
+    """:func:`parse_fields`, each recipient block with its address (read once)."""
     per_message: dict[str, str] = {}
     recipients: list[dict[str, str]] = []
     current: dict[str, str] | None = None
@@ -84,7 +98,12 @@ def parse_fields(text: str) -> tuple[dict[str, str], list[dict[str, str]]]:
         if key in per_message:
             for r in recipients:
                 r.setdefault(key, per_message[key])
-    return per_message, [r for r in recipients if _recipient_of(r)]
+    blocks = []
+    for fields in recipients:
+        rcpt = _recipient_of(fields)
+        if rcpt:
+            blocks.append((fields, rcpt))
+    return per_message, blocks
 
 
 def _recipient_of(fields: dict[str, str]) -> str | None:
@@ -125,7 +144,8 @@ _DAEMON_FROM = re.compile(r"mailer-daemon|postmaster|mail delivery", re.I)
 
 def _is_wrapped_bounce(mail: Mail) -> bool:
     """The outer message is itself a bounce notice (from a mailer daemon)."""
-    return bool(_DAEMON_FROM.search(mail.from_addr)) and b"delivery-status" in mail.raw
+    # (The byte test first: most messages fail it, and From need not be decoded.)
+    return b"delivery-status" in mail.raw and bool(_DAEMON_FROM.search(mail.from_addr))
 
 
 #: PowerMTA's own bounce categories (``X-PowerMTA-BounceCategory``, documented in
@@ -168,11 +188,27 @@ def _norm_action(value: str | None) -> str | None:
     return v or None
 
 
+def _has_recipient_fields(text: str) -> bool:
+    """``text`` has a Final-Recipient or Original-Recipient field line."""
+    if text.isascii():
+        return _FIELDS_IN_TEXT_LC.search("\n" + text.lower()) is not None
+    return _FIELDS_IN_TEXT.search(text) is not None
+
+
+def _count_final_recipients(text: str) -> int:
+    """How many Final-Recipient field lines ``text`` has."""
+    if text.isascii():
+        return len(_FINAL_RECIPIENT_LC.findall("\n" + text.lower()))
+    return len(_FINAL_RECIPIENT.findall(text))
+
+
 class DSN:
     """RFC 3464 / RFC 6533 delivery status notifications, however they are labelled."""
 
     name: ClassVar[str] = "dsn"
+    _notice: str = ""
     _notice_command: str | None = None
+    _notice_command_read: bool = False
     _use_notice: bool = True
     _notice_context: str | None = None
     _others: frozenset[str] = frozenset()
@@ -186,7 +222,7 @@ class DSN:
             texts = [_ds_text(p) for p in mail.find_parts(*_DS_TYPES, max_depth=1)]
         if not texts:
             # Some MTAs send the fields as text/plain (or inside the notice itself).
-            if "report" not in mail.content_type and not _FIELDS_IN_TEXT.search(
+            if "report" not in mail.content_type and not _has_recipient_fields(
                 mail.notice_text[:200_000]
             ):
                 return []
@@ -195,17 +231,19 @@ class DSN:
                                    or mail.ctype(part).startswith("multipart/")) \
                         and not part.is_multipart():
                     t = part_text(part)
-                    if _FIELDS_IN_TEXT.search(t):
+                    if _has_recipient_fields(t):
                         texts.append(t)
             if not texts:
                 return []
         findings: list[Finding] = []
         seen: set[str] = set()
         notice = mail.notice_text
-        self._notice_command = find_command(notice)
+        # The notice's own SMTP command is the last resort of every recipient: most
+        # diagnostics name theirs, so it is read only when one does not.
+        self._notice, self._notice_command_read = notice, False
         for text in texts:
-            per_message, blocks = parse_fields(text)
-            declared = len(re.findall(r"^final-recipient[ \t]*:", text, re.M | re.I))
+            per_message, blocks = _parse_blocks(text)
+            declared = _count_final_recipients(text)
             if not blocks:
                 mail._problem("delivery-status part without a readable recipient block")
             elif declared > len(blocks):
@@ -213,20 +251,27 @@ class DSN:
                               "without a valid address were skipped")
             # Thousands of recipients: read the DSN fields only (bounded work).
             self._use_notice = len(blocks) <= 200
-            self._others = frozenset(r for r in map(_recipient_of, blocks) if r)
+            self._others = frozenset(rcpt for _fields, rcpt in blocks)
             # One recipient: the whole notice speaks about it ("The user(s) account is
             # disabled."), so its error paragraphs are context for the classifier.
             self._notice_context = error_paragraphs(cut_returned(notice), exclude=[]) \
                 if len(blocks) == 1 else None
             reporting = _mta(per_message.get("reporting-mta"))
             self._gateway = find_gateway(mail, reporting)
-            for fields in blocks:
-                rcpt = _recipient_of(fields)
-                if rcpt is None or rcpt in seen:
+            for fields, rcpt in blocks:
+                if rcpt in seen:
                     continue
                 seen.add(rcpt)
                 findings.append(self._finding(rcpt, fields, reporting, notice))
+        self._notice = ""
         return findings
+
+    def _command_in_notice(self) -> str | None:
+        """:func:`find_command` over the whole notice, read once per message."""
+        if not self._notice_command_read:
+            self._notice_command = find_command(self._notice)
+            self._notice_command_read = True
+        return self._notice_command
 
     def _finding(
         self, rcpt: str, fields: dict[str, str], reporting: str | None, notice: str
@@ -234,14 +279,17 @@ class DSN:
         dtype, diag = split_diagnostic(fields.get("diagnostic-code"))
         status_field = (fields.get("status") or "").strip()
         status = status_field.split()[0].rstrip(".;,") if status_field else None
-        if status and not re.fullmatch(r"[245]\.\d{1,3}\.\d{1,3}", status):
+        if status and not _STATUS_CODE.fullmatch(status):
             status = None
         # A short or missing Diagnostic-Code: the notice text often has the full reply.
         near = diagnostic_near(notice, rcpt, others=self._others - {rcpt}) \
             if self._use_notice else None
         if near and len(diag or "") < 20 and (not diag or diag.lower() in near.lower()):
             diag = near
-        command = find_command(diag or "") or find_command(near or "") or self._notice_command
+        # (When diag is near, a second look at near would find nothing either.)
+        command = find_command(diag or "") \
+            or (find_command(near or "") if near is not diag else None) \
+            or self._command_in_notice()
         return Finding(
             recipient=rcpt,
             action=_norm_action(fields.get("action")),
