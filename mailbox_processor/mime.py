@@ -179,7 +179,7 @@ class Mail:
     @classmethod
     def from_bytes(cls, raw: bytes) -> Mail:
         msg, ctypes = fastmime.parse_bytes(raw)
-        repaired = _repair_boundary(msg, raw)
+        repaired = _repair_boundary(msg, raw, ctypes.get(id(msg)))
         mail = cls(repaired or msg, raw, None if repaired is not None else ctypes)
         if repaired is not None:
             mail.problems.append("multipart boundary in the header does not match the body: "
@@ -194,10 +194,22 @@ class Mail:
 
     def header(self, name: str) -> str | None:
         """One decoded header of the outer message (``None`` when absent)."""
+        found = self._fields.get(name.lower())
+        if found is None:
+            return None
         try:
-            return header_text(self.msg.get(name))
+            # What Message.get(name) returns, without a scan of every field per call.
+            return header_text(self.msg.policy.header_fetch_parse(*found))
         except Exception:
             return None
+
+    @cached_property
+    def _fields(self) -> dict[str, tuple[str, str]]:
+        """Lowercased field name -> (name, raw value) of its first occurrence."""
+        out: dict[str, tuple[str, str]] = {}
+        for name, value in self.msg.raw_items():
+            out.setdefault(name.lower(), (name, value))
+        return out
 
     @cached_property
     def subject(self) -> str:
@@ -234,6 +246,9 @@ class Mail:
             out.append((part, depth))
             if depth > MAX_DEPTH:
                 self._problem(f"message/rfc822 nesting deeper than {MAX_DEPTH}: not followed")
+                continue
+            if not part.is_multipart():
+                # A leaf: get_payload() would re-decode 8-bit text only to be dropped.
                 continue
             ctype = self.ctype(part)
             try:
@@ -316,13 +331,15 @@ class Mail:
 _BOUNDARY_LINE = re.compile(rb"^--([^\s-][^\s]{4,200}?)(?:--)?[ \t]*\r?$", re.M)
 
 
-def _repair_boundary(msg: Message, raw: bytes) -> Message | None:
+def _repair_boundary(msg: Message, raw: bytes, ctype: str | None = None) -> Message | None:
     """Re-parse a multipart whose declared boundary never occurs in its body.
 
     Some MTAs rewrite the boundary in the header but not in the body; the body's own
     delimiter lines (``--token`` repeated) tell the real one.
     """
-    if not content_type(msg).startswith("multipart/") or isinstance(msg.get_payload(), list):
+    if ctype is None:
+        ctype = content_type(msg)
+    if not ctype.startswith("multipart/") or isinstance(msg.get_payload(), list):
         return None
     head_end = raw.find(b"\n\n")
     if head_end < 0:
