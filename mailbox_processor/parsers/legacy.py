@@ -13,6 +13,7 @@ from __future__ import annotations
 import email.message
 import logging
 import re
+from collections.abc import Iterator
 from email.iterators import body_line_iterator
 from typing import ClassVar
 
@@ -383,9 +384,8 @@ class Legacy:
         """Addresses that are never the failed recipient: the bounce's own From and To,
         and the returned message's sender."""
         out: set[str] = set()
-        for value in (mail.msg.get("From"), mail.msg.get("To"), mail.msg.get("Reply-To"),
-                      mail.msg.get("Sender")):
-            text = header_text(value) or ""
+        for name in ("From", "To", "Reply-To", "Sender"):
+            text = mail.header(name) or ""
             for m in ADDRESS.finditer(text):
                 a = normalise_address(m.group(1))
                 if a:
@@ -405,10 +405,33 @@ _MSGID = re.compile(
 _QUEUE_ID = re.compile(rb"<([^<>\s@]{10,}@[^<>\s]+)>")
 
 
+#: Every field _MSGID matches names one of these (lowercase) words.
+_MSGID_WORDS = (b"message-id", b"in-reply-to", b"references", b"content-id")
+
+
+def _msgid_fields(raw: bytes) -> Iterator[re.Match[bytes]]:
+    """``_MSGID.finditer(raw)``, tried only on the lines that hold one of its words.
+
+    Each match lies within one line and starts at the line's start, so matching at
+    those line starts in order gives the same matches as scanning every position.
+    """
+    lowered = raw.lower()  # ASCII-only, like re.I on a bytes pattern
+    starts = set()
+    for word in _MSGID_WORDS:
+        i = lowered.find(word)
+        while i >= 0:
+            starts.add(lowered.rfind(b"\n", 0, i) + 1)
+            i = lowered.find(word, i + 1)
+    for start in sorted(starts):
+        m = _MSGID.match(raw, start)
+        if m:
+            yield m
+
+
 def _message_ids(raw: bytes) -> set[str]:
     """Message-IDs anywhere in the message: id@host tokens that are not recipients."""
     out: set[str] = set()
-    for m in _MSGID.finditer(raw[:1_000_000]):
+    for m in _msgid_fields(raw[:1_000_000]):
         # The field's own line and its folded continuation lines.
         end = m.end()
         while True:
