@@ -21,7 +21,7 @@ import re
 from email.message import Message
 
 from mailbox_processor.classify import classify
-from mailbox_processor.mime import Mail, header_text
+from mailbox_processor.mime import Mail
 from mailbox_processor.models import Finding, OriginalMessage, Report, Verdict
 from mailbox_processor.parsers import PARSERS
 from mailbox_processor.text import normalise_address
@@ -119,11 +119,11 @@ def _original(mail: Mail) -> OriginalMessage:
     returned: Message | None = mail.returned
     if returned is not None:
         return OriginalMessage(
-            message_id=_msgid(header_text(returned.get("Message-ID"))),
-            subject=header_text(returned.get("Subject")),
-            from_addr=header_text(returned.get("From")),
-            to_addr=header_text(returned.get("To")),
-            date=header_text(returned.get("Date")),
+            message_id=_msgid(mail.returned_header("Message-ID")),
+            subject=mail.returned_header("Subject"),
+            from_addr=mail.returned_header("From"),
+            to_addr=mail.returned_header("To"),
+            date=mail.returned_header("Date"),
         )
     # Inlined after a marker ("--- Below this line is a copy of the message.").
     from mailbox_processor.parsers.context import find_returned

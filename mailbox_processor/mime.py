@@ -161,6 +161,15 @@ def content_type(part: Message) -> str:
         return "text/plain"
 
 
+def first_fields(msg: Message) -> dict[str, tuple[str, str]]:
+    """Lowercased field name -> (name, raw value) of its first occurrence: what
+    ``msg.get(name)`` looks up, for many lookups at the cost of one."""
+    out: dict[str, tuple[str, str]] = {}
+    for name, value in msg.raw_items():
+        out.setdefault(name.lower(), (name, value))
+    return out
+
+
 class Mail:
     """A parsed message plus lazily computed views that several parsers share.
 
@@ -205,11 +214,24 @@ class Mail:
 
     @cached_property
     def _fields(self) -> dict[str, tuple[str, str]]:
-        """Lowercased field name -> (name, raw value) of its first occurrence."""
-        out: dict[str, tuple[str, str]] = {}
-        for name, value in self.msg.raw_items():
-            out.setdefault(name.lower(), (name, value))
-        return out
+        return first_fields(self.msg)
+
+    def returned_header(self, name: str) -> str | None:
+        """One decoded header of the returned message (``None`` when absent)."""
+        returned = self.returned
+        if returned is None:
+            return None
+        found = self._returned_fields.get(name.lower())
+        if found is None:
+            return None
+        try:
+            return header_text(returned.policy.header_fetch_parse(*found))
+        except Exception:
+            return None
+
+    @cached_property
+    def _returned_fields(self) -> dict[str, tuple[str, str]]:
+        return first_fields(self.returned) if self.returned is not None else {}
 
     @cached_property
     def subject(self) -> str:

@@ -261,7 +261,7 @@ def _returned_senders(mail: Mail, rest: str) -> set[str]:
     values: list[str] = []
     if mail.returned is not None:
         for name in ("Return-Path", "From", "Sender"):
-            values.append(header_text(mail.returned.get(name)) or "")
+            values.append(mail.returned_header(name) or "")
     else:
         head = rest[:20000].split("\n\n", 2)
         values.extend(m.group(1) for m in _INLINE_SENDER.finditer("\n\n".join(head[:2])))
@@ -278,7 +278,7 @@ def _returned_recipients(mail: Mail, rest: str) -> list[str]:
     """Addresses in the To: of the returned message (attached or inlined after the notice)."""
     value: str | None = None
     if mail.returned is not None:
-        value = header_text(mail.returned.get("To"))
+        value = mail.returned_header("To")
     else:
         m = _INLINE_TO.search(rest[:20000])
         value = m.group(1) if m else None
@@ -392,7 +392,7 @@ class Legacy:
                     out.add(a)
         returned = mail.returned
         if returned is not None:
-            for m in ADDRESS.finditer(header_text(returned.get("From")) or ""):
+            for m in ADDRESS.finditer(mail.returned_header("From") or ""):
                 a = normalise_address(m.group(1))
                 if a:
                     out.add(a)
