@@ -143,9 +143,8 @@ def _flufl_failures(msg: email.message.Message) -> tuple[frozenset[bytes], froze
                 lowered = body.lower() if body.isascii() else ""
             # A pattern set whose start pattern matches no line never leaves its start
             # state, so it adds nothing and ends nothing: run only the others, in order.
-            kept = [entry for entry in patterns
-                    if (not lowered or _literal_hint(entry[0]) in lowered)
-                    and _multiline(entry[0]).search(body)]
+            kept = [entry for entry, hint, start in _prepared(patterns)
+                    if (not lowered or hint in lowered) and start.search(body)]
             if not kept:
                 continue
             instance.PATTERNS = kept  # type: ignore[attr-defined]
@@ -156,6 +155,18 @@ def _flufl_failures(msg: email.message.Message) -> tuple[frozenset[bytes], froze
 
 
 _MULTILINE: dict[int, re.Pattern[str]] = {}
+_PREPARED: dict[int, list[tuple[tuple[re.Pattern[str], ...], str, re.Pattern[str]]]] = {}
+
+
+def _prepared(
+    patterns: list[tuple[re.Pattern[str], ...]],
+) -> list[tuple[tuple[re.Pattern[str], ...], str, re.Pattern[str]]]:
+    """Each pattern set with its start pattern's literal hint and multi-line form."""
+    prepared = _PREPARED.get(id(patterns))
+    if prepared is None:
+        prepared = _PREPARED[id(patterns)] = [
+            (entry, _literal_hint(entry[0]), _multiline(entry[0])) for entry in patterns]
+    return prepared
 _HINTS: dict[int, str] = {}
 
 
