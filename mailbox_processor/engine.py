@@ -96,12 +96,12 @@ def parse_message(raw: bytes) -> Report:
 
 def _looks_like_mail(mail: Mail) -> bool:
     """At least one real header field: arbitrary bytes parse as an empty-header body."""
-    keys = [k.lower() for k in mail.msg.keys()]  # noqa: SIM118 - Message is no dict
-    return bool(keys) and any(
-        k in ("from", "to", "subject", "date", "received", "message-id", "return-path",
-              "content-type", "mime-version", "delivered-to", "x-failed-recipients")
-        for k in keys
-    )
+    return not _MAIL_FIELDS.isdisjoint(mail.field_names)
+
+
+_MAIL_FIELDS = frozenset({
+    "from", "to", "subject", "date", "received", "message-id", "return-path",
+    "content-type", "mime-version", "delivered-to", "x-failed-recipients"})
 
 
 def _msgid(value: str | None) -> str | None:

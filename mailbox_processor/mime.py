@@ -12,6 +12,7 @@ import codecs
 import email
 import email.header
 import re
+from collections.abc import KeysView
 from email.message import Message
 from functools import cached_property
 
@@ -215,6 +216,11 @@ class Mail:
     @cached_property
     def _fields(self) -> dict[str, tuple[str, str]]:
         return first_fields(self.msg)
+
+    @property
+    def field_names(self) -> KeysView[str]:
+        """The outer message's header field names, lowercased."""
+        return self._fields.keys()
 
     def returned_header(self, name: str) -> str | None:
         """One decoded header of the returned message (``None`` when absent)."""
