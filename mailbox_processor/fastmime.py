@@ -25,8 +25,10 @@ from email import errors
 from email._policybase import compat32
 from email.message import Message
 
-#: The CPython feature releases whose FeedParser this port was compared with.
-VERIFIED = {(3, 11), (3, 12), (3, 13)}
+#: The CPython feature releases whose FeedParser this port was compared with, tree
+#: by tree (3.10.13, 3.11.7, 3.12.1, 3.13.0: the shared corpus, the fixtures and 20,000
+#: mutations of them each; tests/test_fastmime.py repeats it on the running one).
+VERIFIED = {(3, 10), (3, 11), (3, 12), (3, 13)}
 
 _HEADER_RE = re.compile(r"^(From |[\041-\071\073-\176]*:|[\t ])")
 _NLCRE = re.compile(r"\r\n|\r|\n")
