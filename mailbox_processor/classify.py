@@ -7,17 +7,18 @@ improve.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 
 from mailbox_processor.models import HARD_REASONS, REASONS, Classification, Finding, Verdict
-from mailbox_processor.rules import RULES, Rule
+from mailbox_processor.rules import RULE_LITERALS, RULES, Probe, Rule
 from mailbox_processor.text import find_command, find_smtp_code, find_status
 
 _DELIVERED_ACTIONS = frozenset({"delivered", "relayed", "expanded"})
 _GENERIC_STATUS = re.compile(r"[245]\.0\.0")
 _SUSPEND_RULE = next(r for r in RULES if r.id == "suspend-text")
 _FULL_RULE = next(r for r in RULES if r.id == "mailboxfull-text")
-_SUSPENDED = re.compile(r"(?:account|mailbox) (?:is|has been) (?:disabled|suspended|deactivated)")
+_SUSPENDED = Probe(r"(?:account|mailbox) (?:is|has been) (?:disabled|suspended|deactivated)")
 #: Reply codes repeated on each line of a multi-line SMTP reply ("550-5.7.1 ...").
 _CONTINUATION = re.compile(r"(?<=\S)\s+[245]\d\d[ -](?:[245]\.\d{1,3}\.\d{1,3} )?(?=\S)")
 
@@ -32,8 +33,56 @@ def is_hard(reason: str | None, status: str | None, smtp_code: str | None) -> bo
     return False
 
 
+@functools.lru_cache(maxsize=1024)
+def _candidates(status: str, code: str,
+                command: str) -> tuple[tuple[Rule, Probe | None, Probe | None], ...]:
+    """The rules whose status, code and command conditions hold, in table order.
+
+    These three fields take few distinct values, so the answer is cached (bounded:
+    they come from the message) and :func:`match_rule` only reads the text. The
+    list stops at the first rule with no text condition at all: it always matches.
+    """
+    candidates = []
+    for rule in RULES:
+        if ((rule.command_re is None or rule.command_re.fullmatch(command))
+                and (rule.status_re is None or rule.status_re.fullmatch(status))
+                and (rule.code_re is None or rule.code_re.fullmatch(code))):
+            candidates.append((rule, rule.text_probe, rule.unless_probe))
+            if rule.text_probe is None and rule.unless_probe is None:
+                break
+    return tuple(candidates)
+
+
 def match_rule(text: str, status: str, code: str, command: str = "") -> Rule | None:
-    """The first rule of :data:`RULES` that matches, or ``None``."""
+    """The first rule of :data:`RULES` that matches, or ``None``.
+
+    Same answer as :func:`match_rule_reference`, faster: conditions on the status,
+    code and command are settled once per distinct triple (:func:`_candidates`);
+    the literals of all text prefilters are found in one pass
+    (:data:`~mailbox_processor.rules.RULE_LITERALS`), and a pattern's searches
+    run only under literals that are present (:class:`~mailbox_processor.rules.Probe`).
+    """
+    present: frozenset[str] | None = None  # found when a text condition comes up
+    for rule, text_probe, unless_probe in _candidates(status, code, command):
+        if text_probe is None and unless_probe is None:
+            return rule
+        if present is None:
+            present = RULE_LITERALS(text)
+        # isdisjoint first: most rules fail it, and it costs less than a call.
+        if text_probe is not None and (text_probe.literals.isdisjoint(present)
+                                       or not text_probe.found(text, present)):
+            continue
+        if unless_probe is None or unless_probe.literals.isdisjoint(present) or not (
+                unless_probe.found(text, present)):
+            return rule
+    return None
+
+
+def match_rule_reference(text: str, status: str, code: str, command: str = "") -> Rule | None:
+    """:func:`match_rule` the plain way (each rule's :meth:`Rule.matches` in turn).
+
+    Kept as the oracle that tests compare the fast matcher with.
+    """
     for rule in RULES:
         if rule.matches(text, status, code, command):
             return rule
@@ -86,17 +135,19 @@ def classify(finding: Finding) -> Verdict:
     text = _CONTINUATION.sub(" ", (finding.diagnostic or "").lower())
     code, command = finding.smtp_code or "", finding.smtp_command or ""
     rule = match_rule(text, status, code, command)
+    context = ""  # the lowercased context, read only when the diagnostic is not enough
     if rule is not None and rule.reason == "userunknown" and finding.context:
         # "User unknown" while the notice says the mailbox is disabled or full: the
         # address exists (the safe, soft reading wins).
         context = finding.context.lower()
-        if _SUSPENDED.search(context):
+        if _SUSPENDED.found(context):
             rule = _SUSPEND_RULE
-        elif _FULL_RULE.text_re is not None and _FULL_RULE.text_re.search(context):
+        elif _FULL_RULE.text_probe is not None and _FULL_RULE.text_probe.found(context):
             rule = _FULL_RULE
     if (rule is None or rule.fallback) and finding.context:
         # The diagnostic names no cause (only a status or code matched): read more.
-        wider = match_rule(text + " " + finding.context.lower(), status, code, command)
+        context = context or finding.context.lower()
+        wider = match_rule(text + " " + context, status, code, command)
         if wider is not None and not wider.fallback:
             rule = wider
     if rule is not None:

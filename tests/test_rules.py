@@ -20,7 +20,13 @@ from pathlib import Path
 
 import pytest
 
-from mailbox_processor.classify import classify, complete, is_hard
+from mailbox_processor.classify import (
+    classify,
+    complete,
+    is_hard,
+    match_rule,
+    match_rule_reference,
+)
 from mailbox_processor.engine import parse_message
 from mailbox_processor.models import (
     HARD_REASONS,
@@ -881,7 +887,7 @@ def test_sender_side_reasons_are_not_hard_reasons() -> None:
     assert NEVER_HARD <= REASONS
 
 
-# -- literal prefilters must never change an answer -------------------
+# -- the fast matcher: literal prefilters must never change an answer -------------------
 
 
 def _texts() -> list[str]:
@@ -927,6 +933,26 @@ def test_probe_finds_what_the_pattern_finds(rule: Rule, attr: str) -> None:
 def test_literal_scan_finds_exactly_the_literals_present() -> None:
     for text in TEXTS:
         assert RULE_LITERALS(text) == {lit for lit in RULE_LITERALS.literals if lit in text}
+
+
+def test_fast_matcher_agrees_with_the_plain_loop() -> None:
+    # Every text under a few field combinations, then every combination seen in the
+    # examples (and a rough instance of each status pattern) under the examples' texts.
+    for status, code, command in [("", "", ""), ("", "550", "RCPT"), ("5.1.1", "550", "DATA"),
+                                  ("5.1.1", "550", "MAIL"), ("4.4.7", "", "")]:
+        for text in TEXTS:
+            assert (match_rule(text, status, code, command)
+                    == match_rule_reference(text, status, code, command)), (text, status)
+    fields = {(status or "", code or "", command or "")
+              for _rule, _diag, status, code, command in EXAMPLES.values()}
+    fields |= {(rule.status.replace("\\", "").replace("[45]", "5"), "", "")
+               for rule in RULES if rule.status}
+    fields |= {("", "554", ""), ("", "", "CONN"), ("", "501", "")}
+    diagnostics = sorted({example[1].lower() for example in EXAMPLES.values()})
+    for status, code, command in sorted(fields):
+        for text in diagnostics:
+            assert (match_rule(text, status, code, command)
+                    == match_rule_reference(text, status, code, command)), (text, status)
 
 
 @pytest.mark.parametrize(("pattern", "pieces"), [
