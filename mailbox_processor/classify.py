@@ -9,6 +9,8 @@ from __future__ import annotations
 import dataclasses
 import functools
 import re
+from itertools import repeat
+from typing import NamedTuple
 
 from mailbox_processor.models import HARD_REASONS, REASONS, Classification, Finding, Verdict
 from mailbox_processor.rules import RULE_LITERALS, RULES, Probe, Rule
@@ -20,7 +22,12 @@ _SUSPEND_RULE = next(r for r in RULES if r.id == "suspend-text")
 _FULL_RULE = next(r for r in RULES if r.id == "mailboxfull-text")
 _SUSPENDED = Probe(r"(?:account|mailbox) (?:is|has been) (?:disabled|suspended|deactivated)")
 #: Reply codes repeated on each line of a multi-line SMTP reply ("550-5.7.1 ...").
-_CONTINUATION = re.compile(r"(?<=\S)\s+[245]\d\d[ -](?:[245]\.\d{1,3}\.\d{1,3} )?(?=\S)")
+#: Read: whitespace after a non-space, then the code. Written to start with ``\s``
+#: (a lookbehind of two characters checks the non-space) because a pattern starting
+#: with a character class lets ``re`` skip the other positions quickly; the matches
+#: are those of ``(?<=\S)\s+[245]...``.
+_CONTINUATION = re.compile(
+    r"\s(?<=\S\s)\s*[245]\d\d[ -](?:[245]\.\d{1,3}\.\d{1,3} )?(?=\S)")
 
 
 def is_hard(reason: str | None, status: str | None, smtp_code: str | None) -> bool:
@@ -33,44 +40,64 @@ def is_hard(reason: str | None, status: str | None, smtp_code: str | None) -> bo
     return False
 
 
-@functools.lru_cache(maxsize=1024)
-def _candidates(status: str, code: str,
-                command: str) -> tuple[tuple[Rule, Probe | None, Probe | None], ...]:
-    """The rules whose status, code and command conditions hold, in table order.
+class _Plan(NamedTuple):
+    """The rules left for one (status, code, command), in table order, indexed."""
 
-    These three fields take few distinct values, so the answer is cached (bounded:
-    they come from the message) and :func:`match_rule` only reads the text. The
-    list stops at the first rule with no text condition at all: it always matches.
+    #: (rule, its text probe, its unless probe) for each rule whose status, code and
+    #: command conditions hold, up to the first that has no other condition.
+    steps: tuple[tuple[Rule, Probe | None, Probe | None], ...]
+    #: Positions in ``steps`` of the rules without a text condition.
+    open: frozenset[int]
+    #: Per literal, the positions of the rules whose text pattern is filed under it.
+    by_literal: dict[str, tuple[int, ...]]
+
+
+@functools.lru_cache(maxsize=1024)
+def _plan(status: str, code: str, command: str) -> _Plan:
+    """The :class:`_Plan` for these fields.
+
+    They take few distinct values, so plans are cached (bounded: the fields come
+    from the message) and :func:`match_rule` only reads the text.
     """
-    candidates = []
+    steps: list[tuple[Rule, Probe | None, Probe | None]] = []
     for rule in RULES:
         if ((rule.command_re is None or rule.command_re.fullmatch(command))
                 and (rule.status_re is None or rule.status_re.fullmatch(status))
                 and (rule.code_re is None or rule.code_re.fullmatch(code))):
-            candidates.append((rule, rule.text_probe, rule.unless_probe))
+            steps.append((rule, rule.text_probe, rule.unless_probe))
             if rule.text_probe is None and rule.unless_probe is None:
-                break
-    return tuple(candidates)
+                break  # it always matches: nothing after it can be reached
+    by_literal: dict[str, list[int]] = {}
+    for position, (_rule, text_probe, _unless) in enumerate(steps):
+        for literal in text_probe.literals if text_probe is not None else ():
+            by_literal.setdefault(literal, []).append(position)
+    return _Plan(tuple(steps),
+                 frozenset(i for i, (_r, text_probe, _u) in enumerate(steps) if text_probe is None),
+                 {literal: tuple(positions) for literal, positions in by_literal.items()})
 
 
 def match_rule(text: str, status: str, code: str, command: str = "") -> Rule | None:
     """The first rule of :data:`RULES` that matches, or ``None``.
 
     Same answer as :func:`match_rule_reference`, faster: conditions on the status,
-    code and command are settled once per distinct triple (:func:`_candidates`);
-    the literals of all text prefilters are found in one pass
-    (:data:`~mailbox_processor.rules.RULE_LITERALS`), and a pattern's searches
-    run only under literals that are present (:class:`~mailbox_processor.rules.Probe`).
+    code and command are settled once per distinct triple (:func:`_plan`); the
+    literals of all text prefilters are found in one pass
+    (:data:`~mailbox_processor.rules.RULE_LITERALS`), only the rules filed under a
+    literal present are tried, and a pattern's searches run only under literals
+    that are present (:class:`~mailbox_processor.rules.Probe`).
     """
-    present: frozenset[str] | None = None  # found when a text condition comes up
-    for rule, text_probe, unless_probe in _candidates(status, code, command):
-        if text_probe is None and unless_probe is None:
-            return rule
-        if present is None:
-            present = RULE_LITERALS(text)
-        # isdisjoint first: most rules fail it, and it costs less than a call.
-        if text_probe is not None and (text_probe.literals.isdisjoint(present)
-                                       or not text_probe.found(text, present)):
+    steps, open_positions, by_literal = _plan(status, code, command)
+    if not steps:
+        return None
+    if steps[0][1] is None and steps[0][2] is None:
+        return steps[0][0]  # no need to read the text
+    present = RULE_LITERALS(text)
+    # Every rule that can match: those without a text condition, and those with a
+    # literal of their text pattern in the text.
+    positions = open_positions.union(*map(by_literal.get, present, repeat(())))
+    for position in sorted(positions):
+        rule, text_probe, unless_probe = steps[position]
+        if text_probe is not None and not text_probe.found(text, present):
             continue
         if unless_probe is None or unless_probe.literals.isdisjoint(present) or not (
                 unless_probe.found(text, present)):
@@ -103,10 +130,10 @@ def complete(finding: Finding) -> Finding:
         if command is None:
             command = find_command(diag)
         failure = finding.action not in _DELIVERED_ACTIONS
-        quoted = find_status(diag, failure=failure)
-        if quoted and (status is None or (_GENERIC_STATUS.fullmatch(status)
-                                          and quoted[0] == status[0])):
-            status = quoted
+        if status is None or _GENERIC_STATUS.fullmatch(status):  # else nothing to fill
+            quoted = find_status(diag, failure=failure)
+            if quoted and (status is None or quoted[0] == status[0]):
+                status = quoted
         if code is None:
             code = find_smtp_code(diag, failure=failure)
     if (status, code, command) == (finding.status, finding.smtp_code, finding.smtp_command):

@@ -193,9 +193,14 @@ class Probe:
             maybe others), when already known (from a :class:`LiteralScan`).
         """
         if present is None:
-            present = {literal for literal in self.literals if literal in text}
-        return any(self.steps[literal](text) is not None
-                   for literal in self.literals.intersection(present))
+            for literal, search in self.steps.items():
+                if literal in text and search(text) is not None:
+                    return True
+            return False
+        for literal in self.literals.intersection(present):
+            if self.steps[literal](text) is not None:
+                return True
+        return False
 
 
 class LiteralScan:
