@@ -25,6 +25,7 @@ and their grouping are our own.
 from __future__ import annotations
 
 import importlib
+import math
 import re
 import sys
 from collections.abc import Callable, Iterable
@@ -144,12 +145,15 @@ def _requirements(items: Any) -> list[frozenset[str]]:
 
 
 def _best(requirements: list[frozenset[str]]) -> frozenset[str]:
-    """The set to file an alternative under: its shortest literal longest (rarest).
+    """The set to file an alternative under, the one least often in a text.
 
-    Empty when there is none.
+    Longer literals are rarer; a set of several is hit more often than one literal,
+    so doubling the set counts as one character less (``\bspf\b.{0,40}(?:fail|
+    check|...)`` goes under ``spf``, not under four words). Empty when there is none.
     """
     return max(requirements, default=frozenset(),
-               key=lambda literals: (min(map(len, literals)), -len(literals)))
+               key=lambda literals: (min(map(len, literals)) - math.log2(len(literals)),
+                                     -len(literals)))
 
 
 class Probe:
