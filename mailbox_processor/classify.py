@@ -47,7 +47,7 @@ class _Plan(NamedTuple):
     #: command conditions hold, up to the first that has no other condition.
     steps: tuple[tuple[Rule, Probe | None, Probe | None], ...]
     #: Positions in ``steps`` of the rules without a text condition.
-    open: frozenset[int]
+    textless: frozenset[int]
     #: Per literal, the positions of the rules whose text pattern is filed under it.
     by_literal: dict[str, tuple[int, ...]]
 
@@ -86,7 +86,7 @@ def match_rule(text: str, status: str, code: str, command: str = "") -> Rule | N
     literal present are tried, and a pattern's searches run only under literals
     that are present (:class:`~mailbox_processor.rules.Probe`).
     """
-    steps, open_positions, by_literal = _plan(status, code, command)
+    steps, textless, by_literal = _plan(status, code, command)
     if not steps:
         return None
     if steps[0][1] is None and steps[0][2] is None:
@@ -94,7 +94,7 @@ def match_rule(text: str, status: str, code: str, command: str = "") -> Rule | N
     present = RULE_LITERALS(text)
     # Every rule that can match: those without a text condition, and those with a
     # literal of their text pattern in the text.
-    positions = open_positions.union(*map(by_literal.get, present, repeat(())))
+    positions = textless.union(*map(by_literal.get, present, repeat(())))
     for position in sorted(positions):
         rule, text_probe, unless_probe = steps[position]
         if text_probe is not None and not text_probe.found(text, present):

@@ -20,6 +20,12 @@ Phrase facts were gathered from the bounces of the MTAs and providers named in t
 notes, RFC 3463 / RFC 5248 (status codes), provider postmaster pages, and the public
 phrase knowledge collected by the Sisimai and flufl.bounce projects; the patterns
 and their grouping are our own.
+
+At import, each pattern is also cut into literal-keyed searches (:class:`Probe`) and
+all their literals into one scanner (:data:`RULE_LITERALS`), which let
+:func:`mailbox_processor.classify.match_rule` skip the alternatives that cannot
+match. This is derived from the rows, never written by hand, and never changes
+which rule matches (tests compare it with :meth:`Rule.matches`).
 """
 
 from __future__ import annotations
@@ -122,7 +128,7 @@ def _requirements(items: Any) -> list[frozenset[str]]:
     found: list[frozenset[str]] = []
     run: list[str] = []
     for op, arg in [*items, (None, None)]:  # the sentinel flushes the last run
-        name = str(op)
+        name = getattr(op, "name", "")  # the opcode's name: the same on every version
         if name == "LITERAL":
             run.append(chr(arg))
             continue
