@@ -7,19 +7,27 @@ improve.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
+from itertools import repeat
+from typing import NamedTuple
 
 from mailbox_processor.models import HARD_REASONS, REASONS, Classification, Finding, Verdict
-from mailbox_processor.rules import RULES, Rule
+from mailbox_processor.rules import RULE_LITERALS, RULES, Probe, Rule
 from mailbox_processor.text import find_command, find_smtp_code, find_status
 
 _DELIVERED_ACTIONS = frozenset({"delivered", "relayed", "expanded"})
 _GENERIC_STATUS = re.compile(r"[245]\.0\.0")
 _SUSPEND_RULE = next(r for r in RULES if r.id == "suspend-text")
 _FULL_RULE = next(r for r in RULES if r.id == "mailboxfull-text")
-_SUSPENDED = re.compile(r"(?:account|mailbox) (?:is|has been) (?:disabled|suspended|deactivated)")
+_SUSPENDED = Probe(r"(?:account|mailbox) (?:is|has been) (?:disabled|suspended|deactivated)")
 #: Reply codes repeated on each line of a multi-line SMTP reply ("550-5.7.1 ...").
-_CONTINUATION = re.compile(r"(?<=\S)\s+[245]\d\d[ -](?:[245]\.\d{1,3}\.\d{1,3} )?(?=\S)")
+#: Read: whitespace after a non-space, then the code. Written to start with ``\s``
+#: (a lookbehind of two characters checks the non-space) because a pattern starting
+#: with a character class lets ``re`` skip the other positions quickly; the matches
+#: are those of ``(?<=\S)\s+[245]...``.
+_CONTINUATION = re.compile(
+    r"\s(?<=\S\s)\s*[245]\d\d[ -](?:[245]\.\d{1,3}\.\d{1,3} )?(?=\S)")
 
 
 def is_hard(reason: str | None, status: str | None, smtp_code: str | None) -> bool:
@@ -32,8 +40,76 @@ def is_hard(reason: str | None, status: str | None, smtp_code: str | None) -> bo
     return False
 
 
+class _Plan(NamedTuple):
+    """The rules left for one (status, code, command), in table order, indexed."""
+
+    #: (rule, its text probe, its unless probe) for each rule whose status, code and
+    #: command conditions hold, up to the first that has no other condition.
+    steps: tuple[tuple[Rule, Probe | None, Probe | None], ...]
+    #: Positions in ``steps`` of the rules without a text condition.
+    textless: frozenset[int]
+    #: Per literal, the positions of the rules whose text pattern is filed under it.
+    by_literal: dict[str, tuple[int, ...]]
+
+
+@functools.lru_cache(maxsize=1024)
+def _plan(status: str, code: str, command: str) -> _Plan:
+    """The :class:`_Plan` for these fields.
+
+    They take few distinct values, so plans are cached (bounded: the fields come
+    from the message) and :func:`match_rule` only reads the text.
+    """
+    steps: list[tuple[Rule, Probe | None, Probe | None]] = []
+    for rule in RULES:
+        if ((rule.command_re is None or rule.command_re.fullmatch(command))
+                and (rule.status_re is None or rule.status_re.fullmatch(status))
+                and (rule.code_re is None or rule.code_re.fullmatch(code))):
+            steps.append((rule, rule.text_probe, rule.unless_probe))
+            if rule.text_probe is None and rule.unless_probe is None:
+                break  # it always matches: nothing after it can be reached
+    by_literal: dict[str, list[int]] = {}
+    for position, (_rule, text_probe, _unless) in enumerate(steps):
+        for literal in text_probe.literals if text_probe is not None else ():
+            by_literal.setdefault(literal, []).append(position)
+    return _Plan(tuple(steps),
+                 frozenset(i for i, (_r, text_probe, _u) in enumerate(steps) if text_probe is None),
+                 {literal: tuple(positions) for literal, positions in by_literal.items()})
+
+
 def match_rule(text: str, status: str, code: str, command: str = "") -> Rule | None:
-    """The first rule of :data:`RULES` that matches, or ``None``."""
+    """The first rule of :data:`RULES` that matches, or ``None``.
+
+    Same answer as :func:`match_rule_reference`, faster: conditions on the status,
+    code and command are settled once per distinct triple (:func:`_plan`); the
+    literals of all text prefilters are found in one pass
+    (:data:`~mailbox_processor.rules.RULE_LITERALS`), only the rules filed under a
+    literal present are tried, and a pattern's searches run only under literals
+    that are present (:class:`~mailbox_processor.rules.Probe`).
+    """
+    steps, textless, by_literal = _plan(status, code, command)
+    if not steps:
+        return None
+    if steps[0][1] is None and steps[0][2] is None:
+        return steps[0][0]  # no need to read the text
+    present = RULE_LITERALS(text)
+    # Every rule that can match: those without a text condition, and those with a
+    # literal of their text pattern in the text.
+    positions = textless.union(*map(by_literal.get, present, repeat(())))
+    for position in sorted(positions):
+        rule, text_probe, unless_probe = steps[position]
+        if text_probe is not None and not text_probe.found(text, present):
+            continue
+        if unless_probe is None or unless_probe.literals.isdisjoint(present) or not (
+                unless_probe.found(text, present)):
+            return rule
+    return None
+
+
+def match_rule_reference(text: str, status: str, code: str, command: str = "") -> Rule | None:
+    """:func:`match_rule` the plain way (each rule's :meth:`Rule.matches` in turn).
+
+    Kept as the oracle that tests compare the fast matcher with.
+    """
     for rule in RULES:
         if rule.matches(text, status, code, command):
             return rule
@@ -54,10 +130,10 @@ def complete(finding: Finding) -> Finding:
         if command is None:
             command = find_command(diag)
         failure = finding.action not in _DELIVERED_ACTIONS
-        quoted = find_status(diag, failure=failure)
-        if quoted and (status is None or (_GENERIC_STATUS.fullmatch(status)
-                                          and quoted[0] == status[0])):
-            status = quoted
+        if status is None or _GENERIC_STATUS.fullmatch(status):  # else nothing to fill
+            quoted = find_status(diag, failure=failure)
+            if quoted and (status is None or quoted[0] == status[0]):
+                status = quoted
         if code is None:
             code = find_smtp_code(diag, failure=failure)
     if (status, code, command) == (finding.status, finding.smtp_code, finding.smtp_command):
@@ -86,17 +162,19 @@ def classify(finding: Finding) -> Verdict:
     text = _CONTINUATION.sub(" ", (finding.diagnostic or "").lower())
     code, command = finding.smtp_code or "", finding.smtp_command or ""
     rule = match_rule(text, status, code, command)
+    context = ""  # the lowercased context, read only when the diagnostic is not enough
     if rule is not None and rule.reason == "userunknown" and finding.context:
         # "User unknown" while the notice says the mailbox is disabled or full: the
         # address exists (the safe, soft reading wins).
         context = finding.context.lower()
-        if _SUSPENDED.search(context):
+        if _SUSPENDED.found(context):
             rule = _SUSPEND_RULE
-        elif _FULL_RULE.text_re is not None and _FULL_RULE.text_re.search(context):
+        elif _FULL_RULE.text_probe is not None and _FULL_RULE.text_probe.found(context):
             rule = _FULL_RULE
     if (rule is None or rule.fallback) and finding.context:
         # The diagnostic names no cause (only a status or code matched): read more.
-        wider = match_rule(text + " " + finding.context.lower(), status, code, command)
+        context = context or finding.context.lower()
+        wider = match_rule(text + " " + context, status, code, command)
         if wider is not None and not wider.fallback:
             rule = wider
     if rule is not None:

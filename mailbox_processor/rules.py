@@ -20,12 +20,237 @@ Phrase facts were gathered from the bounces of the MTAs and providers named in t
 notes, RFC 3463 / RFC 5248 (status codes), provider postmaster pages, and the public
 phrase knowledge collected by the Sisimai and flufl.bounce projects; the patterns
 and their grouping are our own.
+
+At import, each pattern is also cut into literal-keyed searches (:class:`Probe`) and
+all their literals into one scanner (:data:`RULE_LITERALS`), which let
+:func:`mailbox_processor.classify.match_rule` skip the alternatives that cannot
+match. This is derived from the rows, never written by hand, and never changes
+which rule matches (tests compare it with :meth:`Rule.matches`).
 """
 
 from __future__ import annotations
 
+import importlib
+import math
 import re
+import sys
+from collections.abc import Callable, Iterable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
+from typing import Any
+
+#: The stdlib's regex parser (``re._parser`` since 3.11, ``sre_parse`` before): the
+#: only exact reading of a pattern's structure, used at import time to derive the
+#: literal prefilters below. Private API, hence untyped.
+_sre_parse: Any = importlib.import_module("re._parser" if sys.version_info >= (3, 11)
+                                          else "sre_parse")
+
+#: A bound ``re.Pattern.search``.
+Search = Callable[[str], "re.Match[str] | None"]
+
+
+def _class_end(pattern: str, start: int) -> int:
+    """Index just past the character class opening at ``pattern[start] == "["``."""
+    i = start + 1
+    if pattern[i:i + 1] == "^":
+        i += 1
+    if pattern[i:i + 1] == "]":  # a "]" first in the class is a literal
+        i += 1
+    while i < len(pattern) and pattern[i] != "]":
+        i += 2 if pattern[i] == "\\" else 1
+    return i + 1
+
+
+def _top_level_bars(pattern: str) -> tuple[list[int], int | None]:
+    """Positions of the ``|`` outside any group, and where the group opened at 0 ends."""
+    bars: list[int] = []
+    depth, i, first_close = 0, 0, None
+    while i < len(pattern):
+        char = pattern[i]
+        if char == "\\":
+            i += 2
+            continue
+        if char == "[":
+            i = _class_end(pattern, i)
+            continue
+        if char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+            if depth == 0 and first_close is None:
+                first_close = i
+        elif char == "|" and depth == 0:
+            bars.append(i)
+        i += 1
+    return bars, first_close
+
+
+def _alternatives(pattern: str) -> list[re.Pattern[str]]:
+    """The top-level alternatives of ``pattern`` (``a|b`` or ``(?:a|b)``), compiled.
+
+    ``search(a|b)`` finds a match exactly when ``search(a)`` or ``search(b)`` does,
+    provided the pieces are self-contained: no capturing groups (no back-references
+    across pieces), no global flags, each piece a valid pattern on its own (a cut
+    inside a construct that the scan misreads leaves a piece that does not compile).
+    Anything else is returned whole, as one alternative.
+    """
+    compiled = re.compile(pattern)
+    if compiled.groups or compiled.flags != re.UNICODE:
+        return [compiled]
+    bars, first_close = _top_level_bars(pattern)
+    body = pattern
+    if not bars and pattern.startswith("(?:") and first_close == len(pattern) - 1:
+        body = pattern[3:-1]  # the whole pattern is one non-capturing group
+        bars, _close = _top_level_bars(body)
+    if not bars:
+        return [compiled]
+    try:
+        pieces = [re.compile(body[start + 1:end])
+                  for start, end in zip([-1, *bars], [*bars, len(body)], strict=True)]
+    except re.error:
+        return [compiled]
+    if any(piece.flags != compiled.flags for piece in pieces):
+        return [compiled]
+    return pieces
+
+
+def _requirements(items: Any) -> list[frozenset[str]]:
+    """Literal sets that every match of the parsed sequence ``items`` draws on.
+
+    Every match contains at least one literal of each set. The sets come from what
+    the sequence cannot match without: a run of consecutive literal characters, a
+    group or a repeat at least once of a sub-sequence (its own sets), a branch all
+    of whose alternatives have a set (the union of their best ones, see
+    :func:`_best`). Anything else (character classes, ``.``, lookarounds, anchors,
+    optional parts, flag changes such as ``(?i:...)``) adds nothing and ends a
+    literal run, which keeps the answer conservative.
+    """
+    found: list[frozenset[str]] = []
+    run: list[str] = []
+    for op, arg in [*items, (None, None)]:  # the sentinel flushes the last run
+        name = getattr(op, "name", "")  # the opcode's name: the same on every version
+        if name == "LITERAL":
+            run.append(chr(arg))
+            continue
+        if run:
+            found.append(frozenset({"".join(run)}))
+            run = []
+        if name == "SUBPATTERN":
+            _group, add_flags, del_flags, sub = arg
+            if not add_flags and not del_flags:
+                found.extend(_requirements(sub))
+        elif name == "ATOMIC_GROUP":
+            found.extend(_requirements(arg))
+        elif name in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT") and arg[0] >= 1:
+            found.extend(_requirements(arg[2]))
+        elif name == "BRANCH":
+            best = [_best(_requirements(branch)) for branch in arg[1]]
+            if all(best):
+                found.append(frozenset().union(*best))
+    return found
+
+
+def _best(requirements: list[frozenset[str]]) -> frozenset[str]:
+    """The set to file an alternative under, the one least often in a text.
+
+    Longer literals are rarer; a set of several is hit more often than one literal,
+    so doubling the set counts as one character less (``\bspf\b.{0,40}(?:fail|
+    check|...)`` goes under ``spf``, not under four words). Empty when there is none.
+    """
+    return max(requirements, default=frozenset(),
+               key=lambda literals: (min(map(len, literals)) - math.log2(len(literals)),
+                                     -len(literals)))
+
+
+class Probe:
+    """``re.search(pattern, text) is not None``, skipping what literals rule out.
+
+    A large alternation makes ``re`` try every alternative at every position of the
+    text. Instead, each top-level alternative (:func:`_alternatives`) is filed under
+    the literal(s) of its best requirement (:func:`_requirements`), and the
+    alternatives filed under a literal are searched only when the text holds it: an
+    alternative whose required literal is absent cannot match, so the answer is the
+    one of the whole pattern. Alternatives with no required literal are filed under
+    ``""``, present in every text.
+
+    :ivar pattern: the pattern.
+    :ivar steps: per literal, the search of the alternatives filed under it.
+    :ivar literals: the literals of :attr:`steps`: the pattern cannot match a text
+        that holds none of them.
+    """
+
+    __slots__ = ("literals", "pattern", "steps")
+
+    def __init__(self, pattern: str) -> None:
+        self.pattern = pattern
+        filed: dict[str, list[re.Pattern[str]]] = {}
+        for piece in _alternatives(pattern):
+            best = frozenset({""})
+            if not piece.flags & re.IGNORECASE:  # else its literals prove nothing
+                best = _best(_requirements(_sre_parse.parse(piece.pattern))) or best
+            for literal in sorted(best):  # sorted: the same order on every run
+                filed.setdefault(literal, []).append(piece)
+        self.steps: dict[str, Search] = {
+            literal: (pieces[0] if len(pieces) == 1 else re.compile(
+                "(?:" + "|".join(piece.pattern for piece in pieces) + ")")).search
+            for literal, pieces in filed.items()}
+        self.literals = frozenset(self.steps)
+
+    def found(self, text: str, present: AbstractSet[str] | None = None) -> bool:
+        """Whether the pattern is found in ``text``.
+
+        :param present: the literals of :attr:`literals` that are in ``text`` (and
+            maybe others), when already known (from a :class:`LiteralScan`).
+        """
+        if present is None:
+            for literal, search in self.steps.items():
+                if literal in text and search(text) is not None:
+                    return True
+            return False
+        for literal in self.literals.intersection(present):
+            if self.steps[literal](text) is not None:
+                return True
+        return False
+
+
+class LiteralScan:
+    """Which of many literals occur in a text, found in one pass.
+
+    Hundreds of ``literal in text`` tests cost more than one regex pass over the
+    text with the literals arranged as a trie: at each position the trie yields the
+    longest literal starting there, and every other literal starting there is a
+    prefix of it, so the literals present are exactly the prefixes (in the set) of
+    the ones found. ``""`` is always present, as in every text.
+    """
+
+    def __init__(self, literals: Iterable[str]) -> None:
+        self.literals = frozenset(literals) | {""}
+        trie: dict[str, Any] = {}
+        for literal in self.literals - {""}:  # "" would make the regex match everywhere
+            node = trie
+            for char in literal:
+                node = node.setdefault(char, {})
+            node[""] = {}  # a literal ends here
+        # The lookahead matches empty, so findall tries every position in turn.
+        self._finder = re.compile(f"(?=({self._regex(trie)}))").findall
+        self._prefixes = {literal: frozenset(literal[:end] for end in range(len(literal) + 1)
+                                             if literal[:end] in self.literals)
+                          for literal in self.literals}
+
+    @classmethod
+    def _regex(cls, node: dict[str, Any]) -> str:
+        """The trie below ``node`` as a regex that prefers longer literals."""
+        branches = [re.escape(char) + cls._regex(child)
+                    for char, child in sorted(node.items()) if char]
+        if not branches:
+            return ""
+        regex = branches[0] if len(branches) == 1 else f"(?:{'|'.join(branches)})"
+        return f"(?:{regex})?" if "" in node else regex  # greedy: the longest first
+
+    def __call__(self, text: str) -> frozenset[str]:
+        """The literals that occur in ``text``."""
+        return frozenset().union(*map(self._prefixes.__getitem__, self._finder(text)),
+                                 ("",))
 
 
 @dataclass(frozen=True)
@@ -60,11 +285,16 @@ class Rule:
     code_re: re.Pattern[str] | None = field(default=None, compare=False, repr=False)
     command_re: re.Pattern[str] | None = field(default=None, compare=False, repr=False)
     unless_re: re.Pattern[str] | None = field(default=None, compare=False, repr=False)
+    #: ``text`` and ``unless`` as :class:`Probe`, for the fast matcher
+    #: (:func:`mailbox_processor.classify.match_rule`).
+    text_probe: Probe | None = field(default=None, compare=False, repr=False)
+    unless_probe: Probe | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         # Compile once, at import time (frozen dataclass: set through object).
         if self.text is not None:
             object.__setattr__(self, "text_re", re.compile(self.text))
+            object.__setattr__(self, "text_probe", Probe(self.text))
         if self.status is not None:
             object.__setattr__(self, "status_re", re.compile(self.status))
         if self.code is not None:
@@ -73,9 +303,14 @@ class Rule:
             object.__setattr__(self, "command_re", re.compile(self.command))
         if self.unless is not None:
             object.__setattr__(self, "unless_re", re.compile(self.unless))
+            object.__setattr__(self, "unless_probe", Probe(self.unless))
 
     def matches(self, text: str, status: str, code: str, command: str = "") -> bool:
-        """True when every condition of the rule holds (text is lowercased)."""
+        """True when every condition of the rule holds (text is lowercased).
+
+        The plain reading of the rule, kept as the reference that the fast matcher
+        (:func:`mailbox_processor.classify.match_rule`) is tested against.
+        """
         if self.command_re is not None and not self.command_re.fullmatch(command):
             return False
         if self.status_re is not None and not self.status_re.fullmatch(status):
@@ -535,6 +770,11 @@ RULES: tuple[Rule, ...] = (
     Rule("userunknown-code", "userunknown", code=r"55[03]", text=r"recipient|rcpt|user|mailbox",
          fallback=True, note="550/553 naming the recipient with no clearer cause"),
 )
+
+#: Every prefilter literal of :data:`RULES`, for :func:`mailbox_processor.classify.match_rule`.
+RULE_LITERALS = LiteralScan(literal for rule in RULES
+                            for probe in (rule.text_probe, rule.unless_probe) if probe
+                            for literal in probe.literals)
 
 #: Reasons kept as-is from the format itself (ARF, auto-replies, delivery reports).
 EXPLICIT_REASONS = frozenset({"feedback", "vacation", "delivered"})

@@ -16,10 +16,18 @@ that the lead can decide; they are not weakened to fit.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
-from mailbox_processor.classify import classify, complete, is_hard
+from mailbox_processor.classify import (
+    classify,
+    complete,
+    is_hard,
+    match_rule,
+    match_rule_reference,
+)
+from mailbox_processor.engine import parse_message
 from mailbox_processor.models import (
     HARD_REASONS,
     REASONS,
@@ -27,7 +35,7 @@ from mailbox_processor.models import (
     Classification,
     Finding,
 )
-from mailbox_processor.rules import RULES, Rule
+from mailbox_processor.rules import RULE_LITERALS, RULES, Probe, Rule, _alternatives
 
 Example = tuple[str, str, str | None, str | None, str | None]
 
@@ -877,3 +885,105 @@ def test_sender_side_examples_are_soft(rule_id: str, diagnostic: str, status: st
 def test_sender_side_reasons_are_not_hard_reasons() -> None:
     assert not NEVER_HARD & HARD_REASONS
     assert NEVER_HARD <= REASONS
+
+
+# -- the fast matcher: literal prefilters must never change an answer -------------------
+
+
+def _texts() -> list[str]:
+    """Lowercased diagnostics and contexts to check prefilters on: the examples above,
+    every fixture's findings, each rule's own literals (the near misses), and a few
+    hand-made traps."""
+    texts = {example[1].lower() for example in EXAMPLES.values()}
+    fixtures = Path(__file__).resolve().parent.parent / "fixtures"
+    for path in sorted(fixtures.rglob("*")):
+        if path.is_file() and path.suffix not in (".py", ".md"):
+            for verdict in parse_message(path.read_bytes()).verdicts:
+                for text in (verdict.finding.diagnostic, verdict.finding.context):
+                    if text:
+                        texts.add(text.lower())
+    for rule in RULES:
+        for probe in (rule.text_probe, rule.unless_probe):
+            if probe is not None:
+                literals = sorted(probe.literals - {""})
+                texts.update(literals)
+                texts.add(" ".join(literals))
+                texts.update(literal[1:] + " x " + literal[:-1] for literal in literals)
+    texts.update(["", " ", "user@example.com does not exist", "<a@b> does not exist",
+                  "spam house", "spamhaus", "server does not accept mail from you",
+                  "connection rate limit", "unknown user: x", "x unknown user:"])
+    return sorted(texts)
+
+
+TEXTS = _texts()
+PROBED = [pytest.param(rule, attr, id=f"{rule.id}-{attr}") for rule in RULES
+          for attr in ("text", "unless") if getattr(rule, attr) is not None]
+
+
+@pytest.mark.parametrize(("rule", "attr"), PROBED)
+def test_probe_finds_what_the_pattern_finds(rule: Rule, attr: str) -> None:
+    pattern = re.compile(getattr(rule, attr))
+    probe = getattr(rule, f"{attr}_probe")
+    for text in TEXTS:
+        expected = pattern.search(text) is not None
+        assert probe.found(text) == expected, text
+        assert probe.found(text, RULE_LITERALS(text)) == expected, text
+
+
+def test_literal_scan_finds_exactly_the_literals_present() -> None:
+    for text in TEXTS:
+        assert RULE_LITERALS(text) == {lit for lit in RULE_LITERALS.literals if lit in text}
+
+
+def test_fast_matcher_agrees_with_the_plain_loop() -> None:
+    # Every text under a few field combinations, then every combination seen in the
+    # examples (and a rough instance of each status pattern) under the examples' texts.
+    for status, code, command in [("", "", ""), ("", "550", "RCPT"), ("5.1.1", "550", "DATA"),
+                                  ("5.1.1", "550", "MAIL"), ("4.4.7", "", "")]:
+        for text in TEXTS:
+            assert (match_rule(text, status, code, command)
+                    == match_rule_reference(text, status, code, command)), (text, status)
+    fields = {(status or "", code or "", command or "")
+              for _rule, _diag, status, code, command in EXAMPLES.values()}
+    fields |= {(rule.status.replace("\\", "").replace("[45]", "5"), "", "")
+               for rule in RULES if rule.status}
+    fields |= {("", "554", ""), ("", "", "CONN"), ("", "501", "")}
+    diagnostics = sorted({example[1].lower() for example in EXAMPLES.values()})
+    for status, code, command in sorted(fields):
+        for text in diagnostics:
+            assert (match_rule(text, status, code, command)
+                    == match_rule_reference(text, status, code, command)), (text, status)
+
+
+@pytest.mark.parametrize(("pattern", "pieces"), [
+    (r"(?:a|b)", ["a", "b"]),
+    (r"a|(?:b|c)d", ["a", "(?:b|c)d"]),
+    (r"(?:a|b)c|d", ["(?:a|b)c", "d"]),
+    (r"(?:a|b)+", [r"(?:a|b)+"]),
+    (r"[|]x|y", ["[|]x", "y"]),
+    (r"[]|]x|y", ["[]|]x", "y"]),
+    (r"\|x|y", [r"\|x", "y"]),
+    (r"(a)|b", ["(a)|b"]),  # capturing groups: kept whole
+    (r"(?i)a|b", ["(?i)a|b"]),  # global flags: kept whole
+])
+def test_alternatives_are_cut_only_at_top_level_bars(pattern: str, pieces: list[str]) -> None:
+    assert [piece.pattern for piece in _alternatives(pattern)] == pieces
+
+
+@pytest.mark.parametrize(("pattern", "literals"), [
+    (r"mailbox (?:is )?full|quota", {"mailbox ", "quota"}),
+    (r"(?i:abc)|def", {"", "def"}),  # no literal proves anything case-insensitively
+    (r"(?i)abc", {""}),
+    (r"a[bc]d|\bspam\b", {"a", "spam"}),
+    (r"(?:low|poor) reputation", {" reputation"}),
+    (r"x{2,}|y*z", {"x", "z"}),
+])
+def test_probe_files_alternatives_under_required_literals(
+    pattern: str, literals: set[str] | None,
+) -> None:
+    probe = Probe(pattern)
+    if literals is not None:
+        assert probe.literals == literals
+    for text in ["", "abc", "ABC", "DEF", "def", "xx", "x", "z", "the mailbox full",
+                 "mailbox is full", "spam", "spammer", "low reputation", "abd", "acd"]:
+        assert probe.found(text) == (re.search(pattern, text) is not None), text
