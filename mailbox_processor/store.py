@@ -685,12 +685,25 @@ def store_raw(db: sqlite_utils.Database, sha256: str, raw: bytes) -> None:
     store_raws(db, [(sha256, raw)])
 
 
+def pack_raw(raw: bytes) -> bytes:
+    """The form ``raw_messages.raw_zlib`` keeps a message in (zlib, level 6)."""
+    return zlib.compress(raw, 6)
+
+
 def store_raws(db: sqlite_utils.Database, items: Iterable[tuple[str, bytes]]) -> None:
     """Keep ``(sha256, raw bytes)`` pairs zlib-compressed (one ``executemany``).
 
     A row already stored under the same sha256 is replaced.
     """
-    rows = [(sha, zlib.compress(raw, 6), len(raw), now_utc()) for sha, raw in items]
+    store_packed_raws(db, [(sha, pack_raw(raw), len(raw)) for sha, raw in items])
+
+
+def store_packed_raws(db: sqlite_utils.Database,
+                      items: Iterable[tuple[str, bytes, int]]) -> None:
+    """Keep ``(sha256, pack_raw(raw), len(raw))`` rows: compressed elsewhere already
+    (the parser processes do it beside parsing, off the main process)."""
+    stamp = now_utc()
+    rows = [(sha, packed, size, stamp) for sha, packed, size in items]
     if not rows:
         return
     with db.atomic():

@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+from mailbox_processor import store
 from mailbox_processor.pipeline import ParsePool, _safe_parse
 from mailbox_processor.sources.files import iter_paths
 
@@ -21,7 +22,10 @@ def test_pool_results_equal_parsing_in_process() -> None:
         assert pool.jobs == 2
         parallel = pool.parse(raws)
     serial = [_safe_parse(r.raw if r.error is None else b"") for r in raws]
-    assert parallel == serial
+    assert [(p.report, p.error) for p in parallel] == serial
+    # The workers also pack each message for raw_messages, as the store would.
+    assert [p.packed for p in parallel] == [
+        store.pack_raw(r.raw) if r.error is None and r.raw else None for r in raws]
 
 
 def test_one_job_parses_in_process() -> None:
@@ -60,3 +64,14 @@ def test_workers_die_with_a_killed_parent() -> None:
     while any(_alive(p) for p in pids) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not any(_alive(p) for p in pids)
+
+
+def test_ingest_keeps_the_packed_raw_of_the_workers(tmp_path: Path) -> None:
+    from mailbox_processor.pipeline import ingest_batch
+
+    raws = list(iter_paths([FIXTURES / "maildir"]))
+    db = store.open_db(str(tmp_path / "b.db"))
+    with ParsePool(2) as pool:
+        ingest_batch(db, raws, parsed=pool.parse(raws))
+    kept = {sha: raw for sha, raw, _row in store.iter_raw_messages(db)}
+    assert sorted(kept.values()) == sorted(r.raw for r in raws)
