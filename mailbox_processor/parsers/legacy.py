@@ -98,6 +98,33 @@ _RECIPIENT_CONTEXT = [
 ]
 
 
+#: For each pattern of _RECIPIENT_CONTEXT, lowercase literals one of which every
+#: match holds (read off the pattern: its alternatives' fixed words; "Empfänger"
+#: cannot occur in ASCII text). Every match also holds "@".
+_CONTEXT_LITERALS: list[tuple[str, ...]] = [
+    ("-recipient:",),
+    ("@",),
+    ("@",),
+    ("rcpt to", "recipient", "delivery to", "to:", "destinataire:", "adresse:",
+     "delivered to", "address"),
+]
+
+
+def _context_matches(n: int, text: str, lowered: str) -> Iterator[re.Match[str]]:
+    """``_RECIPIENT_CONTEXT[n].finditer(text)``, not run when it cannot match.
+
+    ``lowered`` is ``text.lower()`` if the text is ASCII, else "": case-insensitive
+    matching of ASCII text is plain matching of the lowered text, so a match's
+    literal words occur in ``lowered``; for other text re.I also pairs e.g. "ſ"
+    with "s", so only the "@" test is made there.
+    """
+    if "@" not in text:
+        return iter(())
+    if lowered and not any(word in lowered for word in _CONTEXT_LITERALS[n]):
+        return iter(())
+    return _RECIPIENT_CONTEXT[n].finditer(text)
+
+
 def _looks_like_bounce(mail: Mail) -> bool:
     from_ = mail.from_addr
     subj = mail.subject
@@ -505,8 +532,9 @@ class Legacy:
         ids = _message_ids(mail.raw)
         senders = _returned_senders(mail, notice[len(text):])
         excluded |= ids | senders
+        lowered = text.lower() if text.isascii() else ""
         for n, pattern in enumerate(_RECIPIENT_CONTEXT):
-            for m in pattern.finditer(text):
+            for m in _context_matches(n, text, lowered):
                 # The three strongest forms are trusted even for an address that is
                 # also the bounce's own To (a message sent to oneself).
                 if n < 3 and _SENDER_INTRO.search(text[max(0, m.start() - 80): m.start()]):
