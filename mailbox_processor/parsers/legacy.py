@@ -13,8 +13,9 @@ from __future__ import annotations
 import email.message
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from email.iterators import body_line_iterator
+from functools import cached_property
 from typing import ClassVar
 
 from mailbox_processor.mime import Mail, header_text
@@ -97,6 +98,33 @@ _RECIPIENT_CONTEXT = [
 ]
 
 
+#: For each pattern of _RECIPIENT_CONTEXT, lowercase literals one of which every
+#: match holds (read off the pattern: its alternatives' fixed words; "Empfänger"
+#: cannot occur in ASCII text). Every match also holds "@".
+_CONTEXT_LITERALS: list[tuple[str, ...]] = [
+    ("-recipient:",),
+    ("@",),
+    ("@",),
+    ("rcpt to", "recipient", "delivery to", "to:", "destinataire:", "adresse:",
+     "delivered to", "address"),
+]
+
+
+def _context_matches(n: int, text: str, lowered: str) -> Iterator[re.Match[str]]:
+    """``_RECIPIENT_CONTEXT[n].finditer(text)``, not run when it cannot match.
+
+    ``lowered`` is ``text.lower()`` if the text is ASCII, else "": case-insensitive
+    matching of ASCII text is plain matching of the lowered text, so a match's
+    literal words occur in ``lowered``; for other text re.I also pairs e.g. "ſ"
+    with "s", so only the "@" test is made there.
+    """
+    if "@" not in text:
+        return iter(())
+    if lowered and not any(word in lowered for word in _CONTEXT_LITERALS[n]):
+        return iter(())
+    return _RECIPIENT_CONTEXT[n].finditer(text)
+
+
 def _looks_like_bounce(mail: Mail) -> bool:
     from_ = mail.from_addr
     subj = mail.subject
@@ -115,43 +143,229 @@ def _flufl_failures(msg: email.message.Message) -> tuple[frozenset[bytes], froze
     """What ``flufl.bounce.all_failures(msg)`` returns, computed faster.
 
     The same detectors run in the same order and the first that finds anything
-    wins; but the pattern-table detectors (SimpleMatch, SimpleWarning), which scan
-    every body line once per pattern in Python, are skipped when none of their
-    start patterns occurs anywhere in the body: a single C-level search per pattern
-    (multi-line mode, so a line-level match is never missed). Falls back to
-    ``all_failures`` if flufl.bounce's internals change shape.
+    wins; but a detector is skipped when a cheap test (:data:`_GATES`) shows that it
+    would return nothing without raising, and the pattern-table detectors
+    (SimpleMatch, SimpleWarning), which scan every body line once per pattern in
+    Python, only get the pattern sets whose start pattern occurs somewhere in the
+    body: a single C-level search per pattern (multi-line mode, so a line-level
+    match is never missed). Falls back to ``all_failures`` if flufl.bounce's
+    internals change shape.
     """
     from flufl.bounce import all_failures
 
     try:
-        from flufl.bounce import _scan
-
-        detectors = list(_scan._DETECTORS)
+        plan = _detector_plan()
     except Exception:
         return all_failures(msg)
-    body: str | None = None
-    lowered = ""
-    for detector in detectors:
+    view = _FluflView(msg)
+    for detector, gate, patterns in plan:
+        if gate is not None and not gate(view):
+            continue
         instance = detector()
-        patterns = getattr(detector, "PATTERNS", None)
         if patterns:
-            if body is None:
-                body = "".join(body_line_iterator(msg))
-                # Case-insensitive ASCII matching is plain lowercase matching, so a
-                # pattern's literal text must occur in the lowered body: a substring
-                # test rules most patterns out before their regex runs.
-                lowered = body.lower() if body.isascii() else ""
+            body, lowered = view.body, view.lowered
             # A pattern set whose start pattern matches no line never leaves its start
             # state, so it adds nothing and ends nothing: run only the others, in order.
             kept = [entry for entry, hint, start in _prepared(patterns)
                     if (not lowered or hint in lowered) and start.search(body)]
             if not kept:
                 continue
-            instance.PATTERNS = kept  # type: ignore[attr-defined]
+            instance.PATTERNS = kept
         temporary, permanent = instance.process(msg)
         if temporary or permanent:
             return frozenset(temporary), frozenset(permanent)
     return frozenset(), frozenset()
+
+
+class _FluflView:
+    """What the detector gates look at, each computed once per message on first use
+    (so that reading the body lines, say, happens no earlier than the first detector
+    that reads them would)."""
+
+    def __init__(self, msg: email.message.Message) -> None:
+        self.msg = msg
+
+    @cached_property
+    def body(self) -> str:
+        """The body lines as flufl.bounce's line-scanning detectors see them, joined:
+        a match inside one line is a match inside this text."""
+        return "".join(body_line_iterator(self.msg))
+
+    @cached_property
+    def lowered(self) -> str:
+        """The body lowercased if it is ASCII, else "" (case-insensitive ASCII
+        matching is plain lowercase matching; not so for other text)."""
+        body = self.body
+        return body.lower() if body.isascii() else ""
+
+    @cached_property
+    def ctype(self) -> str:
+        return self.msg.get_content_type()
+
+    @cached_property
+    def multipart(self) -> bool:
+        return self.msg.is_multipart()
+
+    @cached_property
+    def from_(self) -> object:
+        """``msg.get('from', '')``: a str, or a Header when the field has raw 8-bit bytes."""
+        return self.msg.get("from", "")
+
+    def in_body(self, phrase: str, pattern: re.Pattern[str] | None = None) -> bool:
+        """Whether ``phrase`` (or, case-insensitively, ``pattern``) occurs in the body."""
+        if pattern is None:
+            return phrase in self.body
+        lowered = self.lowered
+        if lowered:
+            return phrase.lower() in lowered
+        return pattern.search(self.body) is not None
+
+
+def _addr_may_hold(value: object, needle: str) -> bool:
+    """False only if the address ``email.utils.parseaddr``/``getaddresses`` reads from
+    the header ``value`` cannot contain ``needle`` (lowercase ASCII letters, "-", "@",
+    ".") once lowercased.
+
+    Their parser (``email._parseaddr``) builds the address from the field's
+    characters in order: it drops comments (which start with "("), the backslash of
+    a quoted pair, and white space (space, tab, CR, LF) between tokens, and inserts
+    only quotes, backslashes, dots, "@" and brackets, never letters. So in a field
+    without "(" or "\\" the needle must occur in the lowercased field once white
+    space is removed. A Header object (a field with 8-bit bytes) is not judged: the
+    detector runs, and may raise, as it would.
+    """
+    if not isinstance(value, str) or "(" in value or "\\" in value:
+        return True
+    return needle in value.lower().translate(_NO_WHITESPACE)
+
+
+_NO_WHITESPACE = str.maketrans("", "", " \t\r\n")
+
+
+def _gate_qmail(view: _FluflView) -> bool:
+    # QSBMF: nothing is collected before a line starting with an intro tag.
+    from flufl.bounce._detectors import qmail
+
+    return any(tag in view.body for tag in qmail.introtags)
+
+
+def _gate_yahoo(view: _FluflView) -> bool:
+    # parseaddr(from.lower())[1] must start with "mailer-daemon@yahoo"; a Header
+    # From makes the detector raise, so it runs then.
+    return _addr_may_hold(view.from_, "mailer-daemon@yahoo")
+
+
+def _gate_yale(view: _FluflView) -> bool:
+    # Multipart: "no failures" at once. Otherwise an empty From makes
+    # getaddresses()[0] raise IndexError, so it runs; and the domain must end "yale.edu".
+    if view.multipart:
+        return False
+    return str(view.from_) == "" or _addr_may_hold(view.from_, "yale")
+
+
+def _gate_sina(view: _FluflView) -> bool:
+    # ``from.lower() != "mailer-daemon@sina.com"``: no failures (a Header raises).
+    from_ = view.from_
+    return not isinstance(from_, str) or from_.lower() == "mailer-daemon@sina.com"
+
+
+def _gate_exim(view: _FluflView) -> bool:
+    # No X-Failed-Recipients field: getaddresses([]) is [], no failures.
+    return "x-failed-recipients" in view.msg
+
+
+def _gate_dsn(view: _FluflView) -> bool:
+    # Only multipart message/delivery-status parts are read: none in a single part.
+    return view.multipart
+
+
+def _gate_postfix(view: _FluflView) -> bool:
+    from flufl.bounce._detectors import postfix
+
+    return view.ctype in postfix.REPORT_TYPES
+
+
+def _gate_mixed(view: _FluflView) -> bool:
+    # GroupWise and Microsoft give up at once unless the message is multipart/mixed.
+    return view.ctype == "multipart/mixed"
+
+
+def _gate_caiwireless(view: _FluflView) -> bool:
+    # Only multipart/mixed, and no address is read before the tag line.
+    from flufl.bounce._detectors import caiwireless
+
+    return view.ctype == "multipart/mixed" and view.in_body(
+        "the following recipients did not receive this message:", caiwireless.tcre)
+
+
+def _gate_exchange(view: _FluflView) -> bool:
+    # "No failures" unless some line holds the (case-sensitive) start phrase.
+    return view.in_body("did not reach the following recipient")
+
+
+def _gate_netscape(view: _FluflView) -> bool:
+    return view.multipart
+
+
+def _gate_aol(view: _FluflView) -> bool:
+    # text/plain only; then parseaddr(from)[1].lower() must end "@aol.com".
+    return view.ctype == "text/plain" and _addr_may_hold(view.from_, "@aol.com")
+
+
+def _gate_llnl(view: _FluflView) -> bool:
+    # Its one pattern must match inside some line, hence inside the body.
+    from flufl.bounce._detectors import llnl
+
+    body = view.body
+    return "@" in body and "," in body and llnl.acre.search(body) is not None
+
+
+#: For each detector (by module and class name), a test that is False only when
+#: the detector would return no failures without raising: then it is not run. Each
+#: is read off the detector's code (flufl.bounce 6.0); tests/parsers/
+#: test_flufl_shortcut.py compares the result with ``all_failures`` on real and
+#: mutated messages. Detectors not listed always run.
+_GATES: dict[str, Callable[[_FluflView], bool]] = {
+    "flufl.bounce._detectors.dsn.DSN": _gate_dsn,
+    "flufl.bounce._detectors.exim.Exim": _gate_exim,
+    "flufl.bounce._detectors.sina.Sina": _gate_sina,
+    "flufl.bounce._detectors.yahoo.Yahoo": _gate_yahoo,
+    "flufl.bounce._detectors.yale.Yale": _gate_yale,
+    "flufl.bounce._detectors.postfix.Postfix": _gate_postfix,
+    "flufl.bounce._detectors.qmail.Qmail": _gate_qmail,
+    "flufl.bounce._detectors.groupwise.GroupWise": _gate_mixed,
+    "flufl.bounce._detectors.microsoft.Microsoft": _gate_mixed,
+    "flufl.bounce._detectors.caiwireless.Caiwireless": _gate_caiwireless,
+    "flufl.bounce._detectors.exchange.Exchange": _gate_exchange,
+    "flufl.bounce._detectors.netscape.Netscape": _gate_netscape,
+    "flufl.bounce._detectors.aol.AOL": _gate_aol,
+    "flufl.bounce._detectors.llnl.LLNL": _gate_llnl,
+}
+
+_Plan = list[tuple[type, Callable[[_FluflView], bool] | None,
+                   list[tuple[re.Pattern[str], ...]] | None]]
+_PLAN: list[_Plan] = []
+
+
+def _detector_plan() -> _Plan:
+    """flufl.bounce's detectors in order, each with its gate and pattern table,
+    worked out once (the gates only if flufl.bounce is the version they were read from)."""
+    if not _PLAN:
+        from importlib.metadata import version
+
+        from flufl.bounce import _scan
+
+        known = version("flufl.bounce") == _GATED_VERSION
+        _PLAN.append([
+            (detector,
+             _GATES.get(f"{detector.__module__}.{detector.__qualname__}") if known else None,
+             getattr(detector, "PATTERNS", None) or None)
+            for detector in _scan._DETECTORS])  # noqa: SLF001
+    return _PLAN[0]
+
+
+#: The flufl.bounce release whose detector code the gates were read from.
+_GATED_VERSION = "6.0.0"
 
 
 _MULTILINE: dict[int, re.Pattern[str]] = {}
@@ -318,8 +532,9 @@ class Legacy:
         ids = _message_ids(mail.raw)
         senders = _returned_senders(mail, notice[len(text):])
         excluded |= ids | senders
+        lowered = text.lower() if text.isascii() else ""
         for n, pattern in enumerate(_RECIPIENT_CONTEXT):
-            for m in pattern.finditer(text):
+            for m in _context_matches(n, text, lowered):
                 # The three strongest forms are trusted even for an address that is
                 # also the bounce's own To (a message sent to oneself).
                 if n < 3 and _SENDER_INTRO.search(text[max(0, m.start() - 80): m.start()]):
