@@ -125,13 +125,26 @@ def _context_matches(n: int, text: str, lowered: str) -> Iterator[re.Match[str]]
     return _RECIPIENT_CONTEXT[n].finditer(text)
 
 
+#: _BODY_MARKER without re.I, for lowercased ASCII text: its literals are all
+#: lowercase, and on ASCII text re.I means just that (on other text it also folds
+#: e.g. "K" and "ſ", so the original runs there). Several times faster.
+_BODY_MARKER_LOWER = re.compile(_BODY_MARKER.pattern)
+
+
+def _body_marker(text: str) -> bool:
+    """``_BODY_MARKER.search(text)``, on lowercased text where that is the same."""
+    if text.isascii():
+        return _BODY_MARKER_LOWER.search(text.lower()) is not None
+    return _BODY_MARKER.search(text) is not None
+
+
 def _looks_like_bounce(mail: Mail) -> bool:
     from_ = mail.from_addr
     subj = mail.subject
-    if _FROM_DAEMON.search(from_) and (_SUBJECT.search(subj) or _BODY_MARKER.search(
+    if _FROM_DAEMON.search(from_) and (_SUBJECT.search(subj) or _body_marker(
             mail.notice_text[:5000])):
         return True
-    if _SUBJECT.search(subj) and _BODY_MARKER.search(mail.notice_text[:5000]):
+    if _SUBJECT.search(subj) and _body_marker(mail.notice_text[:5000]):
         return True
     return_path = mail.header("Return-Path") or ""
     if return_path in ("<>", "") and mail.header("X-Failed-Recipients"):
