@@ -28,6 +28,9 @@ _MAILER_DAEMON = re.compile(
 )
 
 
+_ANGLE_ADDRESS = re.compile(r"<([^<>]*@[^<>]*)>")
+
+
 def normalise_address(addr: str | None) -> str | None:
     """Return ``addr`` as stored: surrounding noise removed, the whole address lowercased.
 
@@ -41,7 +44,7 @@ def normalise_address(addr: str | None) -> str | None:
     a = addr.strip()
     if ";" in a[:12] and a.split(";", 1)[0].strip().lower() in ("rfc822", "utf-8", "x-local"):
         a = a.split(";", 1)[1].strip()
-    m = re.search(r"<([^<>]*@[^<>]*)>", a)
+    m = _ANGLE_ADDRESS.search(a) if "<" in a else None
     if m:
         a = m.group(1)
     a = a.strip().strip("<>'()[],;:").rstrip(".").strip()
