@@ -24,7 +24,7 @@ import random
 import signal
 import tempfile
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -248,34 +248,44 @@ def poll_folder(
     from mailbox_processor.pipeline import ParsePool
 
     # Parser processes only when there is a backlog worth their start-up.
-    # While the parsers work on batch N+1, this process commits and files batch N: each
-    # batch is still committed before anything of it changes in the mailbox.
+    # While the parsers work on the next LOOKAHEAD batches, this process commits and
+    # files the oldest one: each batch is still committed before anything of it changes
+    # in the mailbox, and batches are committed in UID order.
     with ParsePool(None if len(uids) > cfg.batch_size else 1) as pool:
-        pending: tuple[Sequence[int], list[RawMessage], Any] | None = None
+        pending: deque[tuple[Sequence[int], list[RawMessage], Any]] = deque()
         for batch in chunks(uids, cfg.batch_size):
             if stop():
                 result.stopped = True
                 break
             raws = source.fetch(batch, status.uidvalidity)
-            job = pool.submit(raws)
-            if pending is not None:
-                _process_batch(db, cfg, source, status, *pending, result)
-                done += len(pending[0])
+            pending.append((batch, raws, pool.submit(raws)))
+            if len(pending) > LOOKAHEAD:
+                oldest = pending.popleft()
+                _process_batch(db, cfg, source, status, *oldest, result)
+                done += len(oldest[0])
                 if on_batch:
                     on_batch(BatchProgress(done=done, total=len(uids), summary=result.summary))
                 if stop():
-                    # The batch just fetched is not committed: it stays in the
+                    # The batches fetched since are not committed: they stay in the
                     # folder, above the checkpoint, for the next run.
                     result.stopped = True
-                    pending = None
+                    pending.clear()
                     break
-            pending = (batch, raws, job)
-        if pending is not None:
-            _process_batch(db, cfg, source, status, *pending, result)
-            done += len(pending[0])
+        while pending:
+            oldest = pending.popleft()
+            _process_batch(db, cfg, source, status, *oldest, result)
+            done += len(oldest[0])
             if on_batch:
                 on_batch(BatchProgress(done=done, total=len(uids), summary=result.summary))
+            if stop() and pending:
+                result.stopped = True
+                pending.clear()
     return result
+
+
+#: Batches fetched and handed to the parser processes ahead of the one being committed:
+#: enough to keep the parsers busy while this process fetches, commits and files.
+LOOKAHEAD = 2
 
 
 def _pending_uids(

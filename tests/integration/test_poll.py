@@ -273,14 +273,17 @@ def test_two_polls_at_once(dovecot: Dovecot, user: str, tmp_path: Path) -> None:
 @pytest.mark.parametrize("where", ["fetch", "move"])
 def test_connection_kicked_mid_run(dovecot: Dovecot, user: str, tmp_path: Path,
                                    where: str) -> None:
-    """``doveadm kick`` on the 3rd FETCH (before the batch is stored) or the 3rd MOVE
-    (after it is committed, before it is filed); the next run finishes the job."""
+    """``doveadm kick`` on a FETCH after the first commit (before its batch is stored)
+    or on the 3rd MOVE (after it is committed, before it is filed); the next run
+    finishes the job."""
     dovecot.append(user, sample_messages(60, tag=user))
     cfg = dovecot.config(user, batch_size=10)
     db = store.open_db(tmp_path / "b.db")
+    # Fetches run LOOKAHEAD batches ahead of the commits.
+    at = poller.LOOKAHEAD + 2 if where == "fetch" else 3
 
     def kick(n: int) -> None:
-        if n == 3:
+        if n == at:
             dovecot.doveadm("kick", user)
 
     with pytest.raises(ImapConnectionError):
