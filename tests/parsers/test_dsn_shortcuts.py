@@ -1,4 +1,4 @@
-"""The context helpers' shortcuts give the plain versions' answers.
+"""The DSN parser's and the context helpers' shortcuts give the plain versions' answers.
 
 Each shortcut is compared with the code it replaced (kept here as the oracle) on the
 fixtures, the shared corpus and generated input.
@@ -14,8 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mailbox_processor.mime import Mail
-from mailbox_processor.parsers import context
-from mailbox_processor.text import ADDRESS
+from mailbox_processor.parsers import context, dsn
+from mailbox_processor.text import ADDRESS, normalise_address
 
 ROOT = Path(__file__).resolve().parents[2]
 CORPUS = ROOT.parent / "shared" / "corpus" / "emails"
@@ -32,6 +32,128 @@ def sample_paths() -> list[Path]:
 @pytest.fixture(scope="module")
 def mails() -> list[Mail]:
     return [Mail.from_bytes(p.read_bytes()) for p in sample_paths()]
+
+
+# --- delivery-status parts read field by field -------------------------------------
+
+def read_both(part: object) -> tuple[object, object] | None:
+    """(shortcut, plain) readings of a delivery-status part, or None when the shortcut
+    declines it. A reading is the parse and the count of Final-Recipient lines."""
+    lines = dsn._ds_lines(part)  # type: ignore[arg-type]
+    if lines is None:
+        return None
+    text = dsn._ds_text(part)  # type: ignore[arg-type]
+    fast = (dsn._read_blocks(lines), sum(1 for k, _v in lines if k == "final-recipient"))
+    plain = (dsn._parse_blocks(text), dsn._count_final_recipients(text))
+    return fast, plain
+
+
+def test_ds_lines_on_samples(mails: list[Mail]) -> None:
+    taken = 0
+    for mail in mails:
+        for part in mail.find_parts(*dsn._DS_TYPES, max_depth=1):
+            both = read_both(part)
+            if both is not None:
+                taken += 1
+                assert both[0] == both[1]
+    assert taken > 20  # the shortcut is exercised, not declined everywhere
+
+
+_NAMES = st.sampled_from([
+    "Final-Recipient", "final-recipient ", "Original-Recipient", "Action", "Status",
+    "Diagnostic-Code", "Reporting-MTA", "Remote-MTA", "X-Odd_Name", "9x", "X",
+    "Arrival-Date", "X-Actual-Recipient", "FINAL-RECIPIENT",
+])
+_VALUE_PARTS = st.sampled_from([
+    "rfc822; a@example.com", "rfc822;b@Example.COM", "<c@host>", "failed", "5.1.1",
+    "smtp; 550 5.1.1 user unknown", " ", "\t", "\n ", "\r\n ", "\r\n\t", "\n", "\r",
+    "\n\n", "\r\n", "x\xe9", "Final-Recipient: rfc822; d@example.org", "dns; mx.example",
+    "", "delayed", ";", ":",
+])
+_LINE_ENDS = st.sampled_from(["\n", "\r\n"])
+
+
+@st.composite
+def ds_messages(draw: st.DrawFn) -> bytes:
+    """A multipart/report with a delivery-status part of random blocks and fields."""
+    nl = draw(_LINE_ENDS)
+    blocks = []
+    for _ in range(draw(st.integers(0, 4))):
+        fields = []
+        for _ in range(draw(st.integers(0, 6))):
+            name = draw(_NAMES)
+            value = "".join(draw(st.lists(_VALUE_PARTS, max_size=4)))
+            fields.append(f"{name}: {value}")
+        if draw(st.booleans()):
+            # A line that is no field: compat32 reads it and the rest as the body.
+            at = draw(st.integers(0, len(fields)))
+            fields.insert(at, draw(st.sampled_from([" ", "body text", "X_Y: 1", "\xe9: 2"])))
+        blocks.append(nl.join(fields))
+    ds = (nl + nl).join(blocks)
+    raw = nl.join([
+        "From: MAILER-DAEMON@example.org", "To: b@example.org", "Subject: report",
+        "MIME-Version: 1.0",
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="b"', "",
+        "--b", "Content-Type: text/plain", "", "notice", "",
+        "--b", "Content-Type: message/delivery-status", "", ds, "--b--", ""])
+    return raw.encode("utf-8", "surrogateescape")
+
+
+@settings(max_examples=400, deadline=None)
+@given(ds_messages())
+def test_ds_lines_on_generated_parts(raw: bytes) -> None:
+    for part in Mail.from_bytes(raw).find_parts(*dsn._DS_TYPES):
+        both = read_both(part)
+        if both is not None:
+            assert both[0] == both[1]
+
+
+def test_ds_lines_on_hand_built_blocks() -> None:
+    """Blocks the parser never builds (a lone CR in a value, a body) are read as text."""
+    from email.message import Message
+
+    cases = [("Original-Recipient", "rfc822; a@example.com\rFinal-Recipient: rfc822; b@x.org"),
+             ("Final-Recipient", "rfc822; a@example.com\r"),
+             ("Final-Recipient", "rfc822; a@example.com\r\n\tc@x.org")]
+    for name, value in cases:
+        part, block = Message(), Message()
+        block["Reporting-MTA"] = "dns; mx.example"
+        block[name] = value
+        block["Action"] = "failed"
+        part.set_payload([block])
+        part["Content-Type"] = "message/delivery-status"
+        both = read_both(part)
+        assert both is None or both[0] == both[1], (name, value)
+    block.set_payload("Final-Recipient: rfc822; d@x.org\n")
+    assert dsn._ds_lines(part) is None
+
+
+def plain_recipient_of(fields: dict[str, str]) -> str | None:
+    """``_recipient_of`` as it was: every address normalised, then chosen."""
+    found = []
+    for key in ("final-recipient", "original-recipient", "x-actual-recipient"):
+        value = fields.get(key)
+        if value:
+            addr = normalise_address(value)
+            if addr:
+                found.append(addr)
+    if not found:
+        return None
+    if "." not in found[0].rsplit("@", 1)[1] and len(found) > 1:
+        return found[1]
+    return found[0]
+
+
+_ADDRESS_VALUES = st.sampled_from([
+    "", "rfc822; a@example.com", "b@server", "rfc822; <c@host>", "nobody", "d@x.y",
+    "rfc822;", "e@[10.0.0.1]", "f@internal",
+])
+
+
+@given(st.dictionaries(st.sampled_from(["final-recipient", "original-recipient",
+                                        "x-actual-recipient", "action"]), _ADDRESS_VALUES))
+def test_recipient_of(fields: dict[str, str]) -> None:
+    assert dsn._recipient_of(fields) == plain_recipient_of(fields)
 
 
 # --- diagnostic_near ------------------------------------------------------------------
