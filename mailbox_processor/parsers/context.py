@@ -91,14 +91,15 @@ _HEADER_BLOCK = re.compile(
 )
 
 
-#: The last text :func:`_lowered` lowercased, and the result: :func:`find_returned`,
-#: :func:`cut_returned` and :func:`diagnostic_near` read the same notice one after the
-#: other. One entry, compared by identity (it holds on to one text at most).
+#: The last text :func:`lowered_text` lowercased, and the result: the parsers (the DSN
+#: parser's test for fields in the notice), :func:`find_returned`, :func:`cut_returned`
+#: and :func:`diagnostic_near` read the same notice one after the other. One entry,
+#: compared by identity (it holds on to one text at most).
 _last_lowered: list[tuple[str, str]] = []
 
 
-def _lowered(text: str) -> str:
-    """``text.lower()``, computed once for the text the helpers are reading."""
+def lowered_text(text: str) -> str:
+    """``text.lower()``, computed once for the text the parsers are reading."""
     last = _last_lowered[0] if _last_lowered else None
     if last is not None and last[0] is text:
         return last[1]
@@ -120,7 +121,7 @@ def find_returned(text: str) -> re.Match[str] | None:
     if last is not None and last[0] is text:
         return last[1]
     if text.isascii():
-        low = _lowered(text)
+        low = lowered_text(text)
         line = _RETURNED_MARKERS_AFTER_NL.search("\n" + low)
         # The match itself, as callers have always had it, from where the line starts.
         m = _RETURNED_MARKERS_LC.search(low, line.start()) if line else None
@@ -142,7 +143,7 @@ def cut_returned(text: str) -> str:
         text = text[: m.start()]
     # A bare header block (Received:/Return-Path: after a blank line) also starts it.
     # (lower() keeps the length of any text whose case folding is one-to-one.)
-    low = _lowered(text)
+    low = lowered_text(text)
     if len(low) == len(text):
         m2 = _HEADER_BLOCK.search(low)
         if m2:
@@ -185,7 +186,7 @@ def _lowered_lines(text: str) -> tuple[str, list[str]]:
     last = _last_lines[0] if _last_lines else None
     if last is not None and last[0] is text:
         return last[1], last[2]
-    lowered, lines = _lowered(text), text.split("\n")
+    lowered, lines = lowered_text(text), text.split("\n")
     _last_lines[:] = [(text, lowered, lines)]
     return lowered, lines
 

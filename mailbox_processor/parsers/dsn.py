@@ -23,6 +23,7 @@ from mailbox_processor.parsers.context import (
     diagnostic_near,
     error_paragraphs,
     find_gateway,
+    lowered_text,
     split_diagnostic,
 )
 from mailbox_processor.text import find_command, normalise_address
@@ -275,7 +276,9 @@ def _norm_action(value: str | None) -> str | None:
 def _has_recipient_fields(text: str) -> bool:
     """``text`` has a Final-Recipient or Original-Recipient field line."""
     if text.isascii():
-        return _FIELDS_IN_TEXT_LC.search("\n" + text.lower()) is not None
+        # (Lowercased through the helpers' cache: the legacy parser, next in line,
+        # lowercases the same notice to look for the returned message.)
+        return _FIELDS_IN_TEXT_LC.search("\n" + lowered_text(text)) is not None
     return _FIELDS_IN_TEXT.search(text) is not None
 
 
@@ -376,8 +379,9 @@ class DSN:
         if near and len(diag or "") < 20 and (not diag or diag.lower() in near.lower()):
             diag = near
         # (When diag is near, a second look at near would find nothing either.)
-        command = find_command(diag or "") \
-            or (find_command(near or "") if near is not diag else None) \
+        # (An empty text names no command: it is not searched.)
+        command = (find_command(diag) if diag else None) \
+            or (find_command(near) if near and near is not diag else None) \
             or self._command_in_notice()
         return Finding(
             recipient=rcpt,
