@@ -309,3 +309,82 @@ def test_find_gateway_on_generated_heads(parts: list[bytes]) -> None:
     raw = b"".join(parts)
     mail = Mail(Mail.from_bytes(b"From: x@y\n\nbody").msg, raw)
     assert context.find_gateway(mail) == plain_find_gateway(mail)
+
+
+# --- find_returned ------------------------------------------------------------------------
+
+def top_level_branches(pattern: str) -> list[str]:
+    """The alternatives of ``^(?:a|b|...)``, split where the group's own "|" are."""
+    assert pattern.startswith("^(?:") and pattern.endswith(")")
+    body = pattern[4:-1]
+    out, depth, klass, cur, i = [], 0, False, "", 0
+    while i < len(body):
+        ch = body[i]
+        if ch == "\\":
+            cur += body[i:i + 2]
+            i += 2
+            continue
+        if klass:
+            klass = ch != "]"
+        elif ch == "[":
+            klass = True
+        elif ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        elif ch == "|" and depth == 0:
+            out.append(cur)
+            cur = ""
+            i += 1
+            continue
+        cur += ch
+        i += 1
+    return [*out, cur]
+
+
+def test_every_marker_needs_a_dash_line_or_a_marker_word() -> None:
+    branches = top_level_branches(context._RETURNED_MARKERS_LC.pattern)
+    assert len(branches) == 8
+    for branch in branches:
+        # A dash right after the line's blanks (the branch opens with it, not
+        # optionally), or one of the words outside any group or option.
+        opens_with_dash = branch.startswith(("[ \\t]*-", ))
+        word = next((w for w in context._MARKER_WORDS if w in branch), None)
+        assert opens_with_dash or word is not None, branch
+        if not opens_with_dash:
+            assert word is not None
+            before = branch[:branch.index(word)]
+            assert "(" not in before and "|" not in before, branch
+
+
+def plain_find_returned(text: str) -> re.Match[str] | None:
+    if text.isascii():
+        low = text.lower()
+        line = context._RETURNED_MARKERS_AFTER_NL.search("\n" + low)
+        return context._RETURNED_MARKERS_LC.search(low, line.start()) if line else None
+    return context.RETURNED_MARKERS.search(text)
+
+
+def same_returned(text: str) -> None:
+    context._last_returned.clear()
+    got, want = context.find_returned(text), plain_find_returned(text)
+    assert (got and (got.span(), got.group())) == (want and (want.span(), want.group()))
+
+
+def test_find_returned_on_samples(mails: list[Mail]) -> None:
+    for mail in mails:
+        same_returned(mail.notice_text)
+
+
+_RETURNED_PARTS = st.sampled_from([
+    "\n", "\n\n", " ", "\t", "-", "--", "---", "=", "==", "original message", "Original Message",
+    "ORIGINAL MESSAGE follows", "The original message is as follows", "Content-Type: ",
+    "message/rfc822", "text/rfc822-headers", "Below this line is a copy of the message",
+    "unsent message below", "returned message", "x", "\x0b", "\x1c", "é",
+])
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.lists(_RETURNED_PARTS, max_size=25))
+def test_find_returned_on_generated_text(parts: list[str]) -> None:
+    same_returned("".join(parts))
