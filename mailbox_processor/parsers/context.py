@@ -184,19 +184,19 @@ def split_diagnostic(value: str | None) -> tuple[str | None, str | None]:
     return None, v or None
 
 
-#: The last text :func:`diagnostic_near` read, lowercased and split into lines: it is
-#: asked about every recipient of a message in turn, with the same text object. One
-#: entry, compared by identity.
-_last_lines: list[tuple[str, str, list[str]]] = []
+#: The last text :func:`diagnostic_near` read, split into lines: it is asked about
+#: every recipient of a message in turn, with the same text object. One entry,
+#: compared by identity.
+_last_lines: list[tuple[str, list[str]]] = []
 
 
-def _lowered_lines(text: str) -> tuple[str, list[str]]:
+def _lines_of(text: str) -> list[str]:
     last = _last_lines[0] if _last_lines else None
     if last is not None and last[0] is text:
-        return last[1], last[2]
-    lowered, lines = lowered_text(text), text.split("\n")
-    _last_lines[:] = [(text, lowered, lines)]
-    return lowered, lines
+        return last[1]
+    lines = text.split("\n")
+    _last_lines[:] = [(text, lines)]
+    return lines
 
 
 def diagnostic_near(
@@ -212,7 +212,7 @@ def diagnostic_near(
     """
     if not text or not address:
         return None
-    lowered, lines = _lowered_lines(text)
+    lowered = lowered_text(text)
     addr = address.lower()
     # Where the address occurs (the first 20 times, not overlapping).
     hits: list[int] = []
@@ -223,6 +223,9 @@ def diagnostic_near(
             break
         hits.append(i)
         start = i + len(addr)
+    if not hits:
+        return None
+    lines = _lines_of(text)  # (split only when the address occurs)
     # The score ranks one occurrence's context against another's: with a single
     # occurrence only whether it is zero matters (``search`` stops at the first hint,
     # ``findall`` reads the whole context), and the second score is never read.

@@ -175,6 +175,15 @@ def _ds_text(part: Message) -> str:
 
 #: A field name as :data:`_FIELD` reads it.
 _FIELD_NAME = re.compile(r"[A-Za-z][A-Za-z0-9-]{1,40}")
+#: The fields of RFC 3464 and the common vendor ones as MTAs spell them: names known
+#: to be :data:`_FIELD_NAME` s without asking the regex.
+_COMMON_FIELD_NAMES = frozenset({
+    "Action", "Status", "Reporting-MTA", "Final-Recipient", "Diagnostic-Code",
+    "Arrival-Date", "Remote-MTA", "Original-Recipient", "X-Postfix-Queue-ID",
+    "X-Postfix-Sender", "Received-From-MTA", "Last-Attempt-Date", "X-Actual-Recipient",
+    "Original-Envelope-Id", "Will-Retry-Until", "Final-Log-ID", "DSN-Gateway",
+})
+assert all(_FIELD_NAME.fullmatch(name) for name in _COMMON_FIELD_NAMES)
 
 
 def _ds_lines(part: Message) -> list[_Line] | None:
@@ -209,7 +218,8 @@ def _ds_lines(part: Message) -> list[_Line] | None:
         for name, value in block.raw_items():
             if not (isinstance(value, str) and value.isascii()):
                 return None
-            if "\n" not in value and "\r" not in value and _FIELD_NAME.fullmatch(name):
+            if "\n" not in value and "\r" not in value \
+                    and (name in _COMMON_FIELD_NAMES or _FIELD_NAME.fullmatch(name)):
                 out.append((name.lower(), value.strip()))
             elif value.endswith("\r") or "\r" in value.replace("\r\n", ""):
                 return None
