@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from mailbox_processor.mime import Mail
 from mailbox_processor.text import ADDRESS
@@ -85,9 +86,31 @@ _RETURNED_MARKERS_LC = re.compile(RETURNED_MARKERS.pattern.lower(), re.M)
 assert RETURNED_MARKERS.pattern.startswith("^(?:") and "^" not in RETURNED_MARKERS.pattern[1:]
 assert "(?<" not in RETURNED_MARKERS.pattern
 _RETURNED_MARKERS_AFTER_NL = re.compile("\n" + _RETURNED_MARKERS_LC.pattern[1:], re.M)
+#: Every marker after a line start begins with a dash after blanks, or holds "original
+#: message" or "content-type: " (tests/parsers/test_dsn_shortcuts.py checks each
+#: alternative): a text with none of the three has no marker.
+_DASH_LINE = re.compile(r"\n[ \t]*-")
+_MARKER_WORDS = ("original message", "content-type: ")
 _HEADER_BLOCK = re.compile(
     r"\n\n(?:return-path|received|message-id|x-original-to|delivered-to):[ \t]"
 )
+
+
+#: The last text :func:`lowered_text` lowercased, and the result: the parsers (the DSN
+#: parser's test for fields in the notice), :func:`find_returned`, :func:`cut_returned`
+#: and :func:`diagnostic_near` read the same notice one after the other. One entry,
+#: compared by identity (it holds on to one text at most).
+_last_lowered: list[tuple[str, str]] = []
+
+
+def lowered_text(text: str) -> str:
+    """``text.lower()``, computed once for the text the parsers are reading."""
+    last = _last_lowered[0] if _last_lowered else None
+    if last is not None and last[0] is text:
+        return last[1]
+    low = text.lower()
+    _last_lowered[:] = [(text, low)]
+    return low
 
 
 #: The last notice searched by :func:`find_returned` and the result: the engine (for
@@ -103,8 +126,11 @@ def find_returned(text: str) -> re.Match[str] | None:
     if last is not None and last[0] is text:
         return last[1]
     if text.isascii():
-        low = text.lower()
-        line = _RETURNED_MARKERS_AFTER_NL.search("\n" + low)
+        low = lowered_text(text)
+        after_nl = "\n" + low
+        # (Half the notices fail this test, which costs a fifth of the scan.)
+        may_have = any(w in low for w in _MARKER_WORDS) or _DASH_LINE.search(after_nl)
+        line = _RETURNED_MARKERS_AFTER_NL.search(after_nl) if may_have else None
         # The match itself, as callers have always had it, from where the line starts.
         m = _RETURNED_MARKERS_LC.search(low, line.start()) if line else None
     else:
@@ -125,7 +151,7 @@ def cut_returned(text: str) -> str:
         text = text[: m.start()]
     # A bare header block (Received:/Return-Path: after a blank line) also starts it.
     # (lower() keeps the length of any text whose case folding is one-to-one.)
-    low = text.lower()
+    low = lowered_text(text)
     if len(low) == len(text):
         m2 = _HEADER_BLOCK.search(low)
         if m2:
@@ -158,19 +184,19 @@ def split_diagnostic(value: str | None) -> tuple[str | None, str | None]:
     return None, v or None
 
 
-#: The last text :func:`diagnostic_near` read, lowercased and split into lines: it is
-#: asked about every recipient of a message in turn, with the same text object. One
-#: entry, compared by identity.
-_last_lines: list[tuple[str, str, list[str]]] = []
+#: The last text :func:`diagnostic_near` read, split into lines: it is asked about
+#: every recipient of a message in turn, with the same text object. One entry,
+#: compared by identity.
+_last_lines: list[tuple[str, list[str]]] = []
 
 
-def _lowered_lines(text: str) -> tuple[str, list[str]]:
+def _lines_of(text: str) -> list[str]:
     last = _last_lines[0] if _last_lines else None
     if last is not None and last[0] is text:
-        return last[1], last[2]
-    lowered, lines = text.lower(), text.split("\n")
-    _last_lines[:] = [(text, lowered, lines)]
-    return lowered, lines
+        return last[1]
+    lines = text.split("\n")
+    _last_lines[:] = [(text, lines)]
+    return lines
 
 
 def diagnostic_near(
@@ -186,23 +212,32 @@ def diagnostic_near(
     """
     if not text or not address:
         return None
-    lowered, lines = _lowered_lines(text)
+    lowered = lowered_text(text)
     addr = address.lower()
-    best: tuple[int, str] | None = None
+    # Where the address occurs (the first 20 times, not overlapping).
+    hits: list[int] = []
     start = 0
-    hits = 0
+    while len(hits) < 20:
+        i = lowered.find(addr, start)
+        if i < 0:
+            break
+        hits.append(i)
+        start = i + len(addr)
+    if not hits:
+        return None
+    lines = _lines_of(text)  # (split only when the address occurs)
+    # The score ranks one occurrence's context against another's: with a single
+    # occurrence only whether it is zero matters (``search`` stops at the first hint,
+    # ``findall`` reads the whole context), and the second score is never read.
+    ranked = len(hits) > 1
+    best: tuple[int, str] | None = None
     # Line number of the previous hit and the text offset it was counted to: hits come
     # in order, so newlines are counted once per call. (A hit is an offset into
     # ``lowered``, read as one into ``text``: they differ only when lowercasing
     # changed the length, and then as they always did.)
     n = 0
     counted = 0
-    while hits < 20:
-        i = lowered.find(addr, start)
-        if i < 0:
-            break
-        hits += 1
-        start = i + len(addr)
+    for i in hits:
         n += text.count("\n", counted, i)
         counted = i
         line_start = i - (text.rfind("\n", 0, i) + 1)
@@ -210,24 +245,29 @@ def diagnostic_near(
         rest = lines[n][line_start + len(addr):]
         # Keep words before the address too ("554 delivery error: dd <a@b> ...").
         chunk = [(before + " " + rest.strip(" \t>:;,.\"'")).strip()]
+        # (Only chunk[0] can be empty: the lines added below are stripped non-blank.)
         for j in range(n + 1, min(len(lines), n + 1 + max_lines)):
             line = lines[j]
-            if not line.strip():
-                if any(c.strip() for c in chunk):
+            stripped = line.strip()
+            if not stripped:
+                if chunk[0] or len(chunk) > 1:
                     break
                 continue
             low = line.lower()
-            if (_starts_with_address(line) and addr not in low) or _NEW_BLOCK.match(line):
+            # (Cheap necessary conditions first: an address has an "@"; a new block
+            # has "..." or "While talking to ", so " to " in any case.)
+            if ("@" in line and _starts_with_address(line) and addr not in low) \
+                    or (("..." in line or " to " in low) and _NEW_BLOCK.match(line)):
                 break
             if others and any(o in low for o in others):
                 break  # the next failed recipient's reply
-            chunk.append(line.strip())
-        context = " ".join(c for c in chunk if c)
+            chunk.append(stripped)
+        context = " ".join(chunk if chunk[0] else chunk[1:])
         if not _CODE.search(context):
             # Gmail and others put the remote reply in the next paragraph ("The error
             # that the other server returned was:"): take it when it names no one else.
             context = (context + " " + _reply_below(lines, n + len(chunk), addr)).strip()
-        score = len(_DIAG_HINT.findall(context.lower()))
+        score = _hint_score(context, ranked)
         if not score and n > 0:
             # "Delivery failed: mailbox full" above a bare address.
             above: list[str] = []
@@ -236,13 +276,22 @@ def diagnostic_near(
                     break
                 above.insert(0, lines[j].strip())
             context = (" ".join(above) + " " + context).strip()
-            score = len(_DIAG_HINT.findall(context.lower()))
+            if ranked:  # (a lone occurrence is taken whatever its score)
+                score = _hint_score(context, ranked)
         if best is None or score > best[0] or (score == best[0] and len(context) > len(best[1])
                                                 and score > 0):
             best = (score, context)
     if best is None or not best[1]:
         return None
     return _unfold(best[1])[:2000] or None
+
+
+def _hint_score(context: str, ranked: bool) -> int:
+    """How many codes, statuses and error words ``context`` has; without ``ranked``,
+    only whether it has any (1 or 0)."""
+    if ranked:
+        return len(_DIAG_HINT.findall(context.lower()))
+    return 1 if _DIAG_HINT.search(context.lower()) else 0
 
 
 #: Lines that open another recipient's or host's block in a Sendmail transcript.
@@ -259,10 +308,13 @@ _CODE = re.compile(_code_alternation("245"))
 def _reply_below(lines: list[str], start: int, addr: str, max_lines: int = 8) -> str:
     """The next lines holding an SMTP reply, if they mention no other address."""
     taken: list[str] = []
+    # Whether a taken line has a code, kept up to date instead of asking every line
+    # again at each blank line.
+    coded = False
     for j in range(start, min(len(lines), start + max_lines)):
         line = lines[j].strip()
         if not line:
-            if any(_CODE.search(t) for t in taken):
+            if coded:
                 break
             continue
         # (Every address has an "@": the cheap test spares most lines the regex.)
@@ -270,7 +322,8 @@ def _reply_below(lines: list[str], start: int, addr: str, max_lines: int = 8) ->
         if m and m.group(1).lower() != addr:
             return ""
         taken.append(line)
-    return " ".join(taken) if any(_CODE.search(t) for t in taken) else ""
+        coded = coded or _CODE.search(line) is not None
+    return " ".join(taken) if coded else ""
 
 
 _REPLY_CODE_PREFIX = re.compile(r"\s*[245]\d\d[ -]")
@@ -334,10 +387,33 @@ assert all(p.flags == re.I | re.U and not re.search(r"\\[A-Z]", p.pattern)
 _GATEWAYS_IN_HEAD = tuple(re.compile(p.pattern.lower()) for _gid, p, _why in GATEWAYS)
 
 
+#: For each of :data:`GATEWAYS`, a test on the raw head that every head its
+#: lowercased pattern matches in passes: the head is decoded, lowercased and searched
+#: only when one passes (few bounces do). A pattern anchored at the start (no re.M)
+#: needs its opening literal there; "active!hunter" needs a "!" (lowercasing keeps
+#: it, and turns no other latin-1 byte into an ASCII one).
+_GATEWAY_HEAD_HINTS: tuple[Callable[[bytes], bool], ...] = (
+    lambda head: head[:13].lower() == b"inbound-smtp.",
+    lambda head: b"!" in head,
+)
+assert _GATEWAYS_IN_HEAD[0].pattern.startswith(r"^inbound-smtp\.")
+assert not _GATEWAYS_IN_HEAD[0].flags & re.M
+assert "!" in _GATEWAYS_IN_HEAD[1].pattern
+assert len(_GATEWAY_HEAD_HINTS) == len(GATEWAYS)
+
+
 def find_gateway(mail: Mail, reporting: str | None = None) -> str | None:
     """The id of the store-and-forward gateway that reported this bounce, if any."""
-    head = mail.raw[:4096].decode("latin-1").lower()
-    for (gid, pattern, _why), head_pattern in zip(GATEWAYS, _GATEWAYS_IN_HEAD, strict=True):
-        if (reporting and pattern.search(reporting)) or head_pattern.search(head):
+    raw_head = mail.raw[:4096]
+    head: str | None = None
+    for (gid, pattern, _why), head_pattern, hint in zip(
+            GATEWAYS, _GATEWAYS_IN_HEAD, _GATEWAY_HEAD_HINTS, strict=True):
+        if reporting and pattern.search(reporting):
             return gid
+        if hint(raw_head):
+            if head is None:
+                head = raw_head.decode("latin-1").lower()
+            if head_pattern.search(head):
+                return gid
     return None
+

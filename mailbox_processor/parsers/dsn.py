@@ -12,6 +12,7 @@ Final-Recipient/Original-Recipient pair, and fills gaps from the notice text.
 from __future__ import annotations
 
 import re
+from email._policybase import compat32
 from email.message import Message
 from typing import ClassVar
 
@@ -22,6 +23,7 @@ from mailbox_processor.parsers.context import (
     diagnostic_near,
     error_paragraphs,
     find_gateway,
+    lowered_text,
     split_diagnostic,
 )
 from mailbox_processor.text import find_command, normalise_address
@@ -55,24 +57,54 @@ def parse_fields(text: str) -> tuple[dict[str, str], list[dict[str, str]]]:
 
 def _parse_blocks(text: str) -> tuple[dict[str, str], list[tuple[dict[str, str], str]]]:
     """:func:`parse_fields`, each recipient block with its address (read once)."""
+    return _read_blocks(_text_lines(text))
+
+
+#: Kinds of line that are not a field, in place of a field name in a line entry
+#: (neither is one: a field name has no blank).
+_BLANK = " "
+_CONTINUED = "\t"
+_NOT_A_FIELD = ""
+#: One line of delivery-status text, read: (lowercased field name, stripped value),
+#: or (_CONTINUED, the stripped line), (_BLANK, "") or (_NOT_A_FIELD, "").
+_Line = tuple[str, str]
+
+
+def _text_lines(text: str) -> list[_Line]:
+    """The lines of delivery-status text, read (see :data:`_Line`)."""
+    out: list[_Line] = []
+    for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
+        if not line.strip():
+            out.append((_BLANK, ""))
+        elif line[0] in " \t":
+            out.append((_CONTINUED, line.strip()))
+        else:
+            m = _FIELD.match(line)
+            out.append((m.group(1).lower(), m.group(2).strip()) if m else (_NOT_A_FIELD, ""))
+    return out
+
+
+def _read_blocks(
+    lines: list[_Line],
+) -> tuple[dict[str, str], list[tuple[dict[str, str], str]]]:
+    """The per-message fields and the recipient blocks (with their address) of the
+    lines of a delivery-status part."""
     per_message: dict[str, str] = {}
     recipients: list[dict[str, str]] = []
     current: dict[str, str] | None = None
     target: dict[str, str] = per_message
     last_key: str | None = None
-    for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
-        if not line.strip():
+    for key, value in lines:
+        if key == _BLANK:
             current, target, last_key = None, per_message, None
             continue
-        if line[0] in " \t":
+        if key == _CONTINUED:
             if last_key is not None and last_key in target:
-                target[last_key] = (target[last_key] + " " + line.strip()).strip()
+                target[last_key] = (target[last_key] + " " + value).strip()
             continue
-        m = _FIELD.match(line)
-        if not m:
+        if key == _NOT_A_FIELD:
             last_key = None
             continue
-        key, value = m.group(1).lower(), m.group(2).strip()
         if key == "final-recipient":
             new = current is None or "final-recipient" in current or "action" in current \
                 or "status" in current
@@ -107,20 +139,22 @@ def _parse_blocks(text: str) -> tuple[dict[str, str], list[tuple[dict[str, str],
 
 
 def _recipient_of(fields: dict[str, str]) -> str | None:
-    found = []
+    first = None
     for key in ("final-recipient", "original-recipient", "x-actual-recipient"):
         value = fields.get(key)
         if value:
             addr = normalise_address(value)
-            if addr:
-                found.append(addr)
-    if not found:
-        return None
-    # A final recipient on an internal host ("user@server", no dot in the domain) is
-    # the gateway's rewrite; the original recipient is the address that was mailed.
-    if "." not in found[0].rsplit("@", 1)[1] and len(found) > 1:
-        return found[1]
-    return found[0]
+            if not addr:
+                continue
+            if first is not None:
+                return addr
+            # A final recipient on an internal host ("user@server", no dot in the
+            # domain) is the gateway's rewrite; the original recipient (the next
+            # address found) is the address that was mailed.
+            if "." in addr.rsplit("@", 1)[1]:
+                return addr
+            first = addr
+    return first
 
 
 def _ds_text(part: Message) -> str:
@@ -137,6 +171,67 @@ def _ds_text(part: Message) -> str:
                 blocks.append("\n".join(lines))
         return "\n\n".join(blocks)
     return part_text(part)
+
+
+#: A field name as :data:`_FIELD` reads it.
+_FIELD_NAME = re.compile(r"[A-Za-z][A-Za-z0-9-]{1,40}")
+#: The fields of RFC 3464 and the common vendor ones as MTAs spell them: names known
+#: to be :data:`_FIELD_NAME` s without asking the regex.
+_COMMON_FIELD_NAMES = frozenset({
+    "Action", "Status", "Reporting-MTA", "Final-Recipient", "Diagnostic-Code",
+    "Arrival-Date", "Remote-MTA", "Original-Recipient", "X-Postfix-Queue-ID",
+    "X-Postfix-Sender", "Received-From-MTA", "Last-Attempt-Date", "X-Actual-Recipient",
+    "Original-Envelope-Id", "Will-Retry-Until", "Final-Log-ID", "DSN-Gateway",
+})
+assert all(_FIELD_NAME.fullmatch(name) for name in _COMMON_FIELD_NAMES)
+
+
+def _ds_lines(part: Message) -> list[_Line] | None:
+    """``_text_lines(_ds_text(part))``, read from compat32's blocks without the text.
+
+    A block renders as lines ``f"{name}: {value}"`` (compat32 returns an ASCII value
+    unchanged: only one with surrogates becomes a Header) and there is a blank line
+    between blocks. For a name that is a :data:`_FIELD_NAME` and a value of one line,
+    :data:`_FIELD` reads that line as (name, value stripped); any other field (a folded
+    value, an odd name) is read as its rendered lines. The text's line breaks are only
+    these, its "\\r\\n" pairs all inside a value (compat32 strips a value's last line
+    break), so reading field by field splits the same lines. A blank line before each
+    block rather than between them reads the same (it only starts over). None when a
+    block has a body or a value that is not ASCII, or a lone "\\r" (the text's count
+    of Final-Recipient lines would see no line start after it): the text is then
+    rendered and read as ever.
+    """
+    payload = part.get_payload()
+    if not isinstance(payload, list):
+        return None
+    out: list[_Line] = []
+    for block in payload:
+        if not isinstance(block, Message):
+            continue
+        # (get_payload() would look up Content-Transfer-Encoding first. A string body
+        # that is blank has no surrogates, so it is what get_payload() returns; any
+        # other non-string it returns as is.)
+        body = block._payload  # type: ignore[union-attr]  # noqa: SLF001
+        if block.policy is not compat32 or (isinstance(body, str) and body.strip()):
+            return None
+        out.append((_BLANK, ""))
+        for name, value in block.raw_items():
+            if not (isinstance(value, str) and value.isascii()):
+                return None
+            if "\n" not in value and "\r" not in value \
+                    and (name in _COMMON_FIELD_NAMES or _FIELD_NAME.fullmatch(name)):
+                out.append((name.lower(), value.strip()))
+            elif value.endswith("\r") or "\r" in value.replace("\r\n", ""):
+                return None
+            else:
+                out.extend(_text_lines(f"{name}: {value}"))
+    return out
+
+
+def _ds_source(part: Message) -> str | list[_Line]:
+    """A delivery-status part's lines, read (:func:`_ds_lines`), or else its text."""
+    lines = _ds_lines(part)
+    return lines if lines is not None else _ds_text(part)
 
 
 _DAEMON_FROM = re.compile(r"mailer-daemon|postmaster|mail delivery", re.I)
@@ -191,7 +286,9 @@ def _norm_action(value: str | None) -> str | None:
 def _has_recipient_fields(text: str) -> bool:
     """``text`` has a Final-Recipient or Original-Recipient field line."""
     if text.isascii():
-        return _FIELDS_IN_TEXT_LC.search("\n" + text.lower()) is not None
+        # (Lowercased through the helpers' cache: the legacy parser, next in line,
+        # lowercases the same notice to look for the returned message.)
+        return _FIELDS_IN_TEXT_LC.search("\n" + lowered_text(text)) is not None
     return _FIELDS_IN_TEXT.search(text) is not None
 
 
@@ -216,10 +313,10 @@ class DSN:
 
     def parse(self, mail: Mail) -> list[Finding]:
         """See :class:`mailbox_processor.parsers.Parser`."""
-        texts = [_ds_text(p) for p in mail.find_parts(*_DS_TYPES)]
+        texts = [_ds_source(p) for p in mail.find_parts(*_DS_TYPES)]
         if not texts and _is_wrapped_bounce(mail):
             # A gateway returned the DSN it got, attached whole (message/rfc822).
-            texts = [_ds_text(p) for p in mail.find_parts(*_DS_TYPES, max_depth=1)]
+            texts = [_ds_source(p) for p in mail.find_parts(*_DS_TYPES, max_depth=1)]
         if not texts:
             # Some MTAs send the fields as text/plain (or inside the notice itself).
             if "report" not in mail.content_type and not _has_recipient_fields(
@@ -242,8 +339,13 @@ class DSN:
         # diagnostics name theirs, so it is read only when one does not.
         self._notice, self._notice_command_read = notice, False
         for text in texts:
-            per_message, blocks = _parse_blocks(text)
-            declared = _count_final_recipients(text)
+            if isinstance(text, str):
+                per_message, blocks = _parse_blocks(text)
+                declared = _count_final_recipients(text)
+            else:
+                per_message, blocks = _read_blocks(text)
+                # (In the rendered text these lines are all the Final-Recipient ones.)
+                declared = sum(1 for key, _value in text if key == "final-recipient")
             if not blocks:
                 mail._problem("delivery-status part without a readable recipient block")
             elif declared > len(blocks):
@@ -287,8 +389,9 @@ class DSN:
         if near and len(diag or "") < 20 and (not diag or diag.lower() in near.lower()):
             diag = near
         # (When diag is near, a second look at near would find nothing either.)
-        command = find_command(diag or "") \
-            or (find_command(near or "") if near is not diag else None) \
+        # (An empty text names no command: it is not searched.)
+        command = (find_command(diag) if diag else None) \
+            or (find_command(near) if near and near is not diag else None) \
             or self._command_in_notice()
         return Finding(
             recipient=rcpt,
