@@ -7,7 +7,7 @@ poll: N bounces (bench/corpus.py) are APPENDed to one user's INBOX (MULTIAPPEND,
 per command). Then, over implicit TLS with certificate checks, as poll connects:
 
 - raw FETCH: an imapclient loop that only does ``UID FETCH BODY.PEEK[]`` of the same
-  UIDs in batches of 200 (poll's default batch size); a fresh connection each run,
+  UIDs in batches of poll's default batch size (500); a fresh connection each run,
   median of the runs (it does not change the mailbox);
 - poll: ``python -m mailbox_processor poll`` with its default post-action
   (``move:Processed``) and batch size, into a fresh database: wall time of the
@@ -42,9 +42,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import corpus  # noqa: E402
 from common import ROOT, Figure, emit, log, median, worker_args  # noqa: E402
 
+from mailbox_processor.sources import DEFAULT_BATCH_SIZE  # noqa: E402
+
 SCRIPT = ROOT / "tests" / "dovecot" / "dovecot-test-server.sh"
 APPEND_BATCH = 500
-FETCH_BATCH = 200  # poll's default --batch-size
+FETCH_BATCH = DEFAULT_BATCH_SIZE  # poll's default --batch-size (and scan's)
 PW_ENV = "MP_BENCH_IMAP_PASSWORD"
 TIME = "/usr/bin/time"
 

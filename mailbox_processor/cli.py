@@ -20,6 +20,7 @@ import click
 
 from mailbox_processor import __version__
 from mailbox_processor.errors import MailboxProcessorError
+from mailbox_processor.sources import DEFAULT_BATCH_SIZE
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -240,7 +241,8 @@ def imap_options(fn: F) -> F:
         (("--not-bounce-folder",), {"metavar": "FOLDER",
           "help": "Where non-bounces (auto-replies, delivery reports) go [default: as --after]."}),
         (("--batch-size",), {"type": click.IntRange(min=1), "metavar": "N",
-          "help": "UIDs per FETCH and per database transaction [default: 200]."}),
+          "help": "UIDs per FETCH and per database transaction "
+                  f"[default: {DEFAULT_BATCH_SIZE}]."}),
         (("--db", "db_path"), {"type": click.Path(dir_okay=False), "expose_value": True,
           "help": "SQLite database [default: $MAILBOX_PROCESSOR_DB or ./bounces.db]."}),
         (("--verbose", "-v"), {"is_flag": True, "expose_value": True,
@@ -511,7 +513,8 @@ def _date(value: str | None, option: str) -> str | None:
 @cli.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
 @db_option
-@click.option("--batch-size", type=click.IntRange(min=1), default=200, show_default=True,
+@click.option("--batch-size", type=click.IntRange(min=1), default=DEFAULT_BATCH_SIZE,
+              show_default=True,
               help="Messages per database transaction.")
 @click.option("--no-keep-raw", is_flag=True, help="Do not keep raw messages for reclassify.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")

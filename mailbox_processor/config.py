@@ -5,7 +5,7 @@ file's ``[mailboxes.NAME]`` table, ``MAILBOX_PROCESSOR_*`` environment variables
 command-line flags. A config file looks like this::
 
     # ./mailbox-processor.toml (or ~/.config/mailbox-processor/config.toml)
-    batch_size = 200                      # top-level keys apply to every mailbox
+    batch_size = 500                      # top-level keys apply to every mailbox
 
     [mailboxes.bounces]
     host = "imap.example.org"
@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from mailbox_processor.errors import ConfigError
+from mailbox_processor.sources import DEFAULT_BATCH_SIZE
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -97,7 +98,7 @@ class MailboxConfig:
     after: str = "move:Processed"
     quarantine_folder: str = "Quarantine"
     not_bounce_folder: str | None = None
-    batch_size: int = 200
+    batch_size: int = DEFAULT_BATCH_SIZE
     interval: float = 60.0
     idle: bool = True
     timeout: float = 60.0

@@ -20,7 +20,7 @@ from mailbox_processor import store
 from mailbox_processor.engine import parse_message
 from mailbox_processor.models import Classification, Report
 from mailbox_processor.policy import Policy, apply_to_addresses, apply_to_messages, load_policy
-from mailbox_processor.sources import RawMessage
+from mailbox_processor.sources import DEFAULT_BATCH_SIZE, RawMessage
 from mailbox_processor.sources.files import iter_paths
 
 log = logging.getLogger(__name__)
@@ -445,7 +445,7 @@ def scan_paths(
     db: sqlite_utils.Database,
     paths: Iterable[str | os.PathLike[str]],
     *,
-    batch_size: int = 200,
+    batch_size: int = DEFAULT_BATCH_SIZE,
     keep_raw: bool = True,
     progress: Callable[[list[IngestOutcome]], None] | None = None,
 ) -> tuple[IngestSummary, list[tuple[str, str]]]:

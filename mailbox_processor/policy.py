@@ -79,6 +79,7 @@ DEFAULT_SETTINGS: dict[str, tuple[int, str]] = {
 
 ACTIVE = store.ACTIVE
 
+_CLASSES = {c.value: c for c in Classification}
 _NEVER_CLASSES = frozenset(
     {Classification.DELAYED, Classification.AUTOREPLY, Classification.DELIVERED,
      Classification.NOT_BOUNCE}
@@ -103,7 +104,9 @@ class Policy:
         >>> Policy().action_for("soft", "authfailure")
         <Action.SENDER_SIDE: 'sender_side'>
         """
-        cls = Classification(classification)
+        # A dict lookup: Classification(value) costs an enum call, and this runs for
+        # every stored event of every address an ingest touches.
+        cls = _CLASSES.get(classification) or Classification(classification)
         if cls in _NEVER_CLASSES:
             return Action.NEVER
         action = self.actions.get(reason or "")
