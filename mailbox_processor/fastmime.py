@@ -406,7 +406,7 @@ def _eol_length(text: str) -> int:
 def _content_type(msg: Message, fields: list[tuple[str, str]]) -> str:
     """``msg.get_content_type()`` from its plain header fields, in one pass."""
     for name, value in fields:
-        if name.lower() == "content-type":
+        if len(name) == 12 and name.lower() == "content-type":  # len: skip most .lower()
             if not value.isascii():
                 return msg.get_content_type()  # a Header object: the stdlib decides
             ctype = value.partition(";")[0].strip().lower()
