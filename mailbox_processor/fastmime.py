@@ -174,10 +174,13 @@ class _Parser:
 
     def parsegen(self) -> None:
         cur = self.new_message()
-        headers = self.header_lines(cur)
-        fields = _plain_fields(headers)
+        fields = None if self.front else self.plain_header_block()
         if fields is None:
-            self.parse_headers(cur, headers)
+            headers = self.header_lines(cur)
+            fields = _plain_fields(headers)
+            if fields is None:
+                self.parse_headers(cur, headers)
+        if fields is None:
             ctype = cur.get_content_type()
         else:
             cur._headers = fields  # type: ignore[attr-defined]  # noqa: SLF001 - as set_raw
@@ -196,42 +199,67 @@ class _Parser:
             return
         cur.set_payload("".join(self.read_rest()))
 
-    def header_lines(self, cur: Message) -> list[str]:
-        """The header lines of a part, up to and including the blank separator line."""
-        if self.front:
-            headers: list[str] = []
-            while True:
-                line = self.readline()
-                if line == "":
-                    break
-                if not _HEADER_RE.match(line):
-                    if not _NLCRE.match(line):
-                        cur.defects.append(errors.MissingHeaderBodySeparatorDefect())
-                        self.unreadline(line)
-                    break
-                headers.append(line)
-            return headers
-        # The same loop over lines[pos:] without a call per line.
-        lines, eof, match = self.lines, self.eof, _HEADER_RE.match
-        start = i = self.pos
-        end = n = len(lines)
+    def plain_header_block(self) -> list[tuple[str, str]] | None:
+        """The common case of :meth:`header_lines` + :func:`_plain_fields`, in one pass.
+
+        Reads ``lines[pos:]`` while they are ``name: value`` lines (a name of the
+        characters ``_HEADER_RE`` allows) or their continuations, up to and including
+        a blank line, or up to a line an end predicate matches. Anything else (an
+        envelope line, a line without a colon, a continuation first) returns ``None``
+        with nothing consumed: the line-by-line path decides those.
+        """
+        lines, eof = self.lines, self.eof
+        n = len(lines)
+        i = self.pos
+        fields: list[tuple[str, str]] = []
+        name = first = ""
+        more: list[str] = []
         while i < n:
             line = lines[i]
-            if eof and line[0] in "-\r\n" and any(ateof(line) for ateof in eof):
-                end = i
+            char = line[0]
+            if char == " " or char == "\t":
+                # No end predicate matches a line that starts with a blank.
+                if not name:
+                    return None
+                more.append(line)
+                i += 1
+                continue
+            if char in "-\r\n" and eof and any(ateof(line) for ateof in eof):
+                break  # the part ends here; the line stays unread
+            if char == "\r" or char == "\n":
+                i += 1  # the blank separator line is used up
                 break
-            if not match(line):
-                end = i
-                if line[0] in "\r\n":
-                    i += 1  # the blank separator line is used up
-                else:
-                    cur.defects.append(errors.MissingHeaderBodySeparatorDefect())
-                break
+            field, colon, rest = line.partition(":")
+            if not (colon and field and field.isascii() and field.isprintable()
+                    and " " not in field):
+                return None
+            if name:
+                fields.append((name, (first + "".join(more)).rstrip("\r\n") if more
+                               else first.rstrip("\r\n")))
+                more = []
+            name, first = field, rest.lstrip(" \t")
             i += 1
-        else:
-            end = i
+        if name:
+            fields.append((name, (first + "".join(more)).rstrip("\r\n") if more
+                           else first.rstrip("\r\n")))
         self.pos = i
-        return lines[start:end]
+        return fields
+
+    def header_lines(self, cur: Message) -> list[str]:
+        """The header lines of a part, read line by line as ``_parsegen`` does (the
+        separator line used up, a body line without one pushed back)."""
+        headers: list[str] = []
+        while True:
+            line = self.readline()
+            if line == "":
+                break
+            if not _HEADER_RE.match(line):
+                if not _NLCRE.match(line):
+                    cur.defects.append(errors.MissingHeaderBodySeparatorDefect())
+                    self.unreadline(line)
+                break
+            headers.append(line)
+        return headers
 
     def delivery_status(self) -> None:
         # Blocks of header fields separated by blank lines, each a Message.
