@@ -8,10 +8,12 @@ port of ``FeedParser._parsegen`` (CPython 3.11) over a list of lines with an ind
 that the :class:`email.message.Message` objects it returns are identical to the
 stdlib's: the same headers (``set_raw`` of ``policy.header_source_parse``), payloads,
 preambles, epilogues, defects and default types. Only the bookkeeping is cheaper: a
-body is collected with a loop that looks closer only at lines that could end it.
+plain header block is read and split into fields in one pass, a body is collected
+with a loop that looks closer only at lines that could end it, and every odd case
+(envelope lines, missing separators, pushed-back lines) takes the line-by-line path.
 
 ``tests/test_fastmime.py`` compares both trees, node by node, on the fixtures, the
-shared corpus and generated malformed input. Python versions other than the one the
+shared corpus and generated malformed input. Python versions other than those the
 port was checked against fall back to the stdlib parser (see :data:`VERIFIED`).
 """
 
