@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import re
-from email.message import Message
+from collections.abc import Callable
 
 from mailbox_processor.classify import classify
 from mailbox_processor.mime import Mail
@@ -116,29 +116,28 @@ _INLINE_HEADER = re.compile(r"^(Message-ID|Subject|From|To|Date)[ \t]*:[ \t]*(.*
 
 def _original(mail: Mail) -> OriginalMessage:
     """Headers of the returned message: attached, as text/rfc822-headers, or inlined."""
-    returned: Message | None = mail.returned
-    if returned is not None:
-        return OriginalMessage(
-            message_id=_msgid(mail.returned_header("Message-ID")),
-            subject=mail.returned_header("Subject"),
-            from_addr=mail.returned_header("From"),
-            to_addr=mail.returned_header("To"),
-            date=mail.returned_header("Date"),
-        )
-    # Inlined after a marker ("--- Below this line is a copy of the message.").
-    from mailbox_processor.parsers.context import find_returned
+    get: Callable[[str], str | None]
+    if mail.returned is not None:
+        get = mail.returned_header
+    else:
+        # Inlined after a marker ("--- Below this line is a copy of the message.").
+        from mailbox_processor.parsers.context import find_returned
 
-    text = mail.notice_text
-    m = find_returned(text)
-    if not m:
-        return OriginalMessage()
-    found: dict[str, str] = {}
-    for hm in _INLINE_HEADER.finditer(text, m.end(), min(len(text), m.end() + 20000)):
-        found.setdefault(hm.group(1).lower(), hm.group(2).strip())
+        text = mail.notice_text
+        m = find_returned(text)
+        if not m:
+            return OriginalMessage()
+        found: dict[str, str] = {}
+        for hm in _INLINE_HEADER.finditer(text, m.end(), min(len(text), m.end() + 20000)):
+            found.setdefault(hm.group(1).lower(), hm.group(2).strip())
+
+        def get(name: str) -> str | None:
+            return found.get(name.lower())
+
     return OriginalMessage(
-        message_id=_msgid(found.get("message-id")),
-        subject=found.get("subject"),
-        from_addr=found.get("from"),
-        to_addr=found.get("to"),
-        date=found.get("date"),
+        message_id=_msgid(get("Message-ID")),
+        subject=get("Subject"),
+        from_addr=get("From"),
+        to_addr=get("To"),
+        date=get("Date"),
     )
