@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from typing import AnyStr
 
 #: An addr-spec as it appears in bounce text (liberal on the local part, strict
 #: enough on the domain to skip "user@host" placeholders without a dot).
@@ -130,27 +131,38 @@ _COMMAND_STARTS = (
 )
 
 
-def _command_matches(low: str) -> Iterator[re.Match[str]]:
-    """``_COMMAND.finditer(low)``, trying the pattern only where a match can start.
+def matches_at(
+    pattern: re.Pattern[AnyStr], text: AnyStr, starts: Iterable[int]
+) -> Iterator[re.Match[AnyStr]]:
+    """``pattern.finditer(text)`` when every match can only start at one of ``starts``.
 
-    A scan of the whole text with a 16-way alternation costs ~40 us per notice; a
-    substring search per starting literal and a ``match`` at each hit give the same
-    matches (leftmost first, non-overlapping) for a fraction of that.
+    Trying the pattern at those positions in order, skipping any inside the previous
+    match, gives the same matches (leftmost first, non-overlapping) as a scan that
+    tries every position, which a pattern without a literal prefix makes slow.
     """
-    starts: list[int] = []
-    for literal in _COMMAND_STARTS:
-        i = low.find(literal)
-        while i >= 0:
-            starts.append(i)
-            i = low.find(literal, i + 1)
     end = 0
-    for pos in sorted(starts):
+    for pos in sorted(set(starts)):
         if pos < end:
             continue
-        m = _COMMAND.match(low, pos)
+        m = pattern.match(text, pos)
         if m:
             yield m
             end = max(m.end(), pos + 1)
+
+
+def positions(text: AnyStr, literals: Iterable[AnyStr]) -> Iterator[int]:
+    """Every offset in ``text`` where one of ``literals`` occurs."""
+    for literal in literals:
+        i = text.find(literal)
+        while i >= 0:
+            yield i
+            i = text.find(literal, i + 1)
+
+
+def _command_matches(low: str) -> Iterator[re.Match[str]]:
+    """``_COMMAND.finditer(low)``: a match starts where one of its opening literals
+    does (a scan of every position costs ~40 us per notice, this a fraction)."""
+    return matches_at(_COMMAND, low, positions(low, _COMMAND_STARTS))
 
 
 def find_command(text: str) -> str | None:

@@ -34,7 +34,9 @@ from mailbox_processor.text import (
     find_smtp_code,
     find_status,
     is_daemon_address,
+    matches_at,
     normalise_address,
+    positions,
 )
 
 log = logging.getLogger(__name__)
@@ -655,16 +657,8 @@ def _msgid_fields(raw: bytes) -> Iterator[re.Match[bytes]]:
     those line starts in order gives the same matches as scanning every position.
     """
     lowered = raw.lower()  # ASCII-only, like re.I on a bytes pattern
-    starts = set()
-    for word in _MSGID_WORDS:
-        i = lowered.find(word)
-        while i >= 0:
-            starts.add(lowered.rfind(b"\n", 0, i) + 1)
-            i = lowered.find(word, i + 1)
-    for start in sorted(starts):
-        m = _MSGID.match(raw, start)
-        if m:
-            yield m
+    line_starts = (lowered.rfind(b"\n", 0, i) + 1 for i in positions(lowered, _MSGID_WORDS))
+    return matches_at(_MSGID, raw, line_starts)
 
 
 def _message_ids(raw: bytes) -> set[str]:
