@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 
@@ -96,35 +97,21 @@ _HEADER_BLOCK = re.compile(
 )
 
 
-#: The last text :func:`lowered_text` lowercased, and the result: the parsers (the DSN
-#: parser's test for fields in the notice), :func:`find_returned`, :func:`cut_returned`
-#: and :func:`diagnostic_near` read the same notice one after the other. One entry,
-#: compared by identity (it holds on to one text at most).
-_last_lowered: list[tuple[str, str]] = []
+# The parsers read the same notice one after the other: the DSN parser's test for
+# fields, the engine and the parsers looking for the returned message, the diagnostic
+# search per recipient. These two answers are kept for the last text asked about
+# (one entry: nothing carries over from message to message).
 
 
+@functools.lru_cache(maxsize=1)
 def lowered_text(text: str) -> str:
     """``text.lower()``, computed once for the text the parsers are reading."""
-    last = _last_lowered[0] if _last_lowered else None
-    if last is not None and last[0] is text:
-        return last[1]
-    low = text.lower()
-    _last_lowered[:] = [(text, low)]
-    return low
+    return text.lower()
 
 
-#: The last notice searched by :func:`find_returned` and the result: the engine (for
-#: the returned headers) and the parsers (to cut the notice) ask about the same text
-#: object. One entry, compared by identity: a hit is free and the cache holds on to
-#: one text at most.
-_last_returned: list[tuple[str, re.Match[str] | None]] = []
-
-
+@functools.lru_cache(maxsize=1)
 def find_returned(text: str) -> re.Match[str] | None:
     """Where the returned message starts in a notice, if it is inlined."""
-    last = _last_returned[0] if _last_returned else None
-    if last is not None and last[0] is text:
-        return last[1]
     if text.isascii():
         low = lowered_text(text)
         after_nl = "\n" + low
@@ -132,11 +119,8 @@ def find_returned(text: str) -> re.Match[str] | None:
         may_have = any(w in low for w in _MARKER_WORDS) or _DASH_LINE.search(after_nl)
         line = _RETURNED_MARKERS_AFTER_NL.search(after_nl) if may_have else None
         # The match itself, as callers have always had it, from where the line starts.
-        m = _RETURNED_MARKERS_LC.search(low, line.start()) if line else None
-    else:
-        m = RETURNED_MARKERS.search(text)
-    _last_returned[:] = [(text, m)]
-    return m
+        return _RETURNED_MARKERS_LC.search(low, line.start()) if line else None
+    return RETURNED_MARKERS.search(text)
 
 
 def looks_like_diagnostic(text: str) -> bool:

@@ -368,7 +368,7 @@ def plain_find_returned(text: str) -> re.Match[str] | None:
 
 
 def same_returned(text: str) -> None:
-    context._last_returned.clear()
+    context.find_returned.cache_clear()
     got, want = context.find_returned(text), plain_find_returned(text)
     assert (got and (got.span(), got.group())) == (want and (want.span(), want.group()))
 
