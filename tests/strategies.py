@@ -1,0 +1,30 @@
+"""Hypothesis strategies shared by the tests that compare a shortcut with plain code."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from hypothesis import strategies as st
+
+
+def edited_samples(
+    samples: Sequence[Path], inserts: Sequence[bytes], *, max_edits: int, max_cut: int
+) -> st.SearchStrategy[bytes]:
+    """One of ``samples`` (read from disk) with 1 to ``max_edits`` edits, each a cut of
+    up to ``max_cut`` bytes or one of ``inserts`` put in at any position."""
+
+    @st.composite
+    def build(draw: st.DrawFn) -> bytes:
+        raw = bytearray(draw(st.sampled_from(samples)).read_bytes())
+        for _ in range(draw(st.integers(min_value=1, max_value=max_edits))):
+            if not raw:
+                break
+            pos = draw(st.integers(min_value=0, max_value=len(raw) - 1))
+            if draw(st.booleans()):
+                del raw[pos : pos + draw(st.integers(min_value=1, max_value=max_cut))]
+            else:
+                raw[pos:pos] = draw(st.sampled_from(inserts))
+        return bytes(raw)
+
+    return build()
