@@ -34,7 +34,16 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import corpus  # noqa: E402
-from common import BENCH, Figure, emit, log, median, timed, worker_args  # noqa: E402
+from common import (  # noqa: E402
+    BENCH,
+    Figure,
+    emit,
+    log,
+    median,
+    profile_report,
+    timed,
+    worker_args,
+)
 
 WARMUP = 406
 CHUNK = 1000
@@ -91,8 +100,6 @@ def _quiet(fn: Callable[[list[bytes]], Any], messages: list[bytes]) -> Any:
 def profile_ours(messages: list[bytes], top: int = 25) -> str:
     """cProfile of parse_message over ``messages``: the top functions by own time."""
     import cProfile
-    import io
-    import pstats
 
     from mailbox_processor import parse_message
 
@@ -101,11 +108,7 @@ def profile_ours(messages: list[bytes], top: int = 25) -> str:
     for raw in messages:
         parse_message(raw)
     prof.disable()
-    buf = io.StringIO()
-    stats = pstats.Stats(prof, stream=buf)
-    stats.sort_stats("tottime").print_stats(top)
-    stats.sort_stats("cumulative").print_stats(top)
-    return buf.getvalue()
+    return profile_report(prof, top)
 
 
 def breakdown_ours(messages: list[bytes]) -> str:

@@ -40,7 +40,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import corpus  # noqa: E402
-from common import ROOT, Figure, emit, log, median, worker_args  # noqa: E402
+from common import ROOT, Figure, emit, log, median, profile_report, worker_args  # noqa: E402
 
 from mailbox_processor.sources import DEFAULT_BATCH_SIZE  # noqa: E402
 
@@ -156,18 +156,11 @@ def _poll_args(server: Server, user: str, work: Path) -> list[str]:
 
 def profile_poll(server: Server, user: str, work: Path, top: int = 30) -> str:
     """Run ``poll`` once under cProfile; return its top functions."""
-    import io
-    import pstats
-
     out = work / f"{user}.prof"
     subprocess.run([sys.executable, "-m", "cProfile", "-o", str(out),
                     *_poll_args(server, user, work)], cwd=work, env=_poll_env(user, work),
                    capture_output=True, check=False)
-    buf = io.StringIO()
-    stats = pstats.Stats(str(out), stream=buf)
-    stats.sort_stats("cumulative").print_stats(top)
-    stats.sort_stats("tottime").print_stats(top)
-    return buf.getvalue()
+    return profile_report(str(out), top)
 
 
 def run_poll(server: Server, user: str, work: Path) -> dict[str, Any]:

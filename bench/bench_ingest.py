@@ -25,7 +25,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import corpus  # noqa: E402
-from common import Figure, emit, log, timed, worker_args  # noqa: E402
+from common import Figure, emit, log, profile_report, timed, worker_args  # noqa: E402
 
 from mailbox_processor.sources import DEFAULT_BATCH_SIZE  # noqa: E402
 
@@ -52,8 +52,6 @@ def instrument(acc: dict[str, float]) -> None:
 def profile_ingest(messages: list[bytes], top: int = 25) -> str:
     """cProfile of ingest_batch over ``messages`` into a fresh database."""
     import cProfile
-    import io
-    import pstats
 
     from mailbox_processor import pipeline, store
     from mailbox_processor.policy import load_policy
@@ -69,11 +67,7 @@ def profile_ingest(messages: list[bytes], top: int = 25) -> str:
             pipeline.ingest_batch(db, raws[i : i + BATCH], policy=policy)
         prof.disable()
         db.close()
-    buf = io.StringIO()
-    stats = pstats.Stats(prof, stream=buf)
-    stats.sort_stats("tottime").print_stats(top)
-    stats.sort_stats("cumulative").print_stats(top)
-    return buf.getvalue()
+    return profile_report(prof, top)
 
 
 def main() -> int:

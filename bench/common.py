@@ -83,6 +83,19 @@ def timed(acc: dict[str, float], key: str, fn: Any) -> Any:
     return wrapper
 
 
+def profile_report(source: Any, top: int) -> str:
+    """The top ``top`` functions of a cProfile run (a ``Profile`` or a stats file), by
+    own time and by cumulative time."""
+    import io
+    import pstats
+
+    buf = io.StringIO()
+    stats = pstats.Stats(source, stream=buf)
+    stats.sort_stats("tottime").print_stats(top)
+    stats.sort_stats("cumulative").print_stats(top)
+    return buf.getvalue()
+
+
 def log(msg: str) -> None:
     """Progress on stderr, with a timestamp."""
     sys.stderr.write(f"[{time.strftime('%H:%M:%S')}] {msg}\n")
