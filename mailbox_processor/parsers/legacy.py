@@ -22,6 +22,7 @@ from mailbox_processor.mime import Mail, header_text
 from mailbox_processor.models import Finding
 from mailbox_processor.parsers.context import (
     _ERRORISH,
+    QuickPattern,
     cut_returned,
     diagnostic_near,
     error_paragraphs,
@@ -58,6 +59,7 @@ _SUBJECT = re.compile(
     r"エラー|不達|配信",
     re.I,
 )
+_SUBJECT_QUICK = QuickPattern(_SUBJECT)
 
 _FROM_DAEMON = re.compile(
     r"mailer-daemon|post_?master|mail delivery|mail-daemon|maildaemon|mailer daemon|"
@@ -65,6 +67,7 @@ _FROM_DAEMON = re.compile(
     r"microsoftexchange|no-?reply|abuse|mailadmin|smtp",
     re.I,
 )
+_FROM_DAEMON_QUICK = QuickPattern(_FROM_DAEMON)
 
 _BODY_MARKER = re.compile(
     r"could not be delivered|couldn't be delivered|was not delivered|wasn't delivered|"
@@ -77,6 +80,7 @@ _BODY_MARKER = re.compile(
     r"smtp error|host unknown|no such user|rejected|error|failed",
     re.I,
 )
+_BODY_MARKER_QUICK = QuickPattern(_BODY_MARKER)
 
 #: Address forms that say "this is the failed recipient" (strongest first).
 _RECIPIENT_CONTEXT = [
@@ -99,6 +103,8 @@ _RECIPIENT_CONTEXT = [
     ),
 ]
 
+
+_RECIPIENT_CONTEXT_QUICK = [QuickPattern(p) for p in _RECIPIENT_CONTEXT]
 
 #: For each pattern of _RECIPIENT_CONTEXT, lowercase literals one of which every
 #: match holds (read off the pattern: its alternatives' fixed words; "Empfänger"
@@ -124,29 +130,15 @@ def _context_matches(n: int, text: str, lowered: str) -> Iterator[re.Match[str]]
         return iter(())
     if lowered and not any(word in lowered for word in _CONTEXT_LITERALS[n]):
         return iter(())
-    return _RECIPIENT_CONTEXT[n].finditer(text)
-
-
-#: _BODY_MARKER without re.I, for lowercased ASCII text: its literals are all
-#: lowercase, and on ASCII text re.I means just that (on other text it also folds
-#: e.g. "K" and "ſ", so the original runs there). Several times faster.
-_BODY_MARKER_LOWER = re.compile(_BODY_MARKER.pattern)
-
-
-def _body_marker(text: str) -> bool:
-    """``_BODY_MARKER.search(text)``, on lowercased text where that is the same."""
-    if text.isascii():
-        return _BODY_MARKER_LOWER.search(text.lower()) is not None
-    return _BODY_MARKER.search(text) is not None
+    return _RECIPIENT_CONTEXT_QUICK[n].finditer(text, lowered or None)
 
 
 def _looks_like_bounce(mail: Mail) -> bool:
-    from_ = mail.from_addr
-    subj = mail.subject
-    if _FROM_DAEMON.search(from_) and (_SUBJECT.search(subj) or _body_marker(
-            mail.notice_text[:5000])):
+    from_daemon = _FROM_DAEMON_QUICK.found_in(mail.from_addr)
+    subject = _SUBJECT_QUICK.found_in(mail.subject)
+    if from_daemon and subject:
         return True
-    if _SUBJECT.search(subj) and _body_marker(mail.notice_text[:5000]):
+    if (from_daemon or subject) and _BODY_MARKER_QUICK.found_in(mail.notice_text[:5000]):
         return True
     return_path = mail.header("Return-Path") or ""
     if return_path in ("<>", "") and mail.header("X-Failed-Recipients"):
@@ -489,11 +481,12 @@ def _notice_only(mail: Mail, cut: str) -> email.message.Message:
     return clone
 
 
-_INLINE_TO = re.compile(r"^to:[ \t]*(.+(?:\n[ \t]+.+)*)", re.I | re.M)
+_INLINE_TO = QuickPattern(re.compile(r"^to:[ \t]*(.+(?:\n[ \t]+.+)*)", re.I | re.M))
 
 
-_SENDER_INTRO = re.compile(r"(?:sent by|message from|envelope sender|sender)[:\s]*$", re.I)
-_INLINE_SENDER = re.compile(r"^(?:return-path|from|sender):[ \t]*(.+)", re.I | re.M)
+_SENDER_INTRO = QuickPattern(
+    re.compile(r"(?:sent by|message from|envelope sender|sender)[:\s]*$", re.I))
+_INLINE_SENDER = QuickPattern(re.compile(r"^(?:return-path|from|sender):[ \t]*(.+)", re.I | re.M))
 
 
 def _returned_senders(mail: Mail, rest: str) -> set[str]:
@@ -552,7 +545,7 @@ class Legacy:
             for m in _context_matches(n, text, lowered):
                 # The three strongest forms are trusted even for an address that is
                 # also the bounce's own To (a message sent to oneself).
-                if n < 3 and _SENDER_INTRO.search(text[max(0, m.start() - 80): m.start()]):
+                if n < 3 and _SENDER_INTRO.found_in(text[max(0, m.start() - 80): m.start()]):
                     continue  # Exim: "A message sent by <sender> could not be delivered"
                 self._add(found, m.group(1), ids if n < 3 else excluded)
             if found and pattern is not _RECIPIENT_CONTEXT[-1]:
@@ -575,7 +568,9 @@ class Legacy:
             if len(to) == 1 and to[0] not in excluded:
                 found.append(to[0])
         findings = []
-        text_command = find_command(text) if found else None
+        # The notice's command, for diagnostics that name none (read once, if ever).
+        text_command: str | None = None
+        text_command_read = False
         gateway = find_gateway(mail) if found else None
         for addr in found:
             # Context from the notice itself; the returned message's headers would
@@ -589,19 +584,25 @@ class Legacy:
             weak = not diag or not looks_like_diagnostic(diag)
             if weak and context and (not diag or context.lower() not in diag.lower()):
                 diag = f"{diag} {context}".strip() if diag else context
+            command = find_command(diag or "")
+            if command is None:
+                if not text_command_read:
+                    text_command, text_command_read = find_command(text), True
+                command = text_command
             findings.append(
                 Finding(
                     recipient=addr,
                     action="failed",
                     status=find_status(diag or "", failure=True),
                     smtp_code=find_smtp_code(diag or "", failure=True),
-                    smtp_command=find_command(diag or "") or text_command,
+                    smtp_command=command,
                     diagnostic=diag,
                     context=context,
                     gateway=gateway,
                 )
             )
-        if not findings and _FROM_DAEMON.search(mail.from_addr) and _SUBJECT.search(mail.subject):
+        if not findings and _FROM_DAEMON_QUICK.found_in(mail.from_addr) \
+                and _SUBJECT_QUICK.found_in(mail.subject):
             # A bounce that names nobody (or only the sender): record it, addressless.
             diag = _first_error_paragraph(text)
             findings.append(Finding(recipient=None, action="failed", diagnostic=diag,
@@ -626,7 +627,8 @@ class Legacy:
         and the returned message's sender."""
         out: set[str] = set()
         for name in ("From", "To", "Reply-To", "Sender"):
-            text = mail.header(name) or ""
+            # (``from_addr`` is the From header, decoded once per message.)
+            text = mail.from_addr if name == "From" else mail.header(name) or ""
             for m in ADDRESS.finditer(text):
                 a = normalise_address(m.group(1))
                 if a:

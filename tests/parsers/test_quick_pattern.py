@@ -1,0 +1,108 @@
+"""QuickPattern (context.py) finds exactly its pattern's matches: on real notices, on
+generated text, for every QuickPattern the parsers use; and it refuses patterns whose
+lowercase twin would not."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from mailbox_processor.mime import Mail
+from mailbox_processor.parsers import context, legacy
+from mailbox_processor.parsers.context import QuickPattern
+
+ROOT = Path(__file__).resolve().parents[2]
+CORPUS = ROOT.parent / "shared" / "corpus" / "emails"
+SAMPLES = sorted(p for p in (ROOT / "fixtures").rglob("*") if p.is_file()
+                 and p.suffix not in (".py", ".md"))
+SAMPLES += sorted(CORPUS.iterdir()) if CORPUS.is_dir() else []
+
+
+def used() -> list[QuickPattern]:
+    """Every QuickPattern the parser modules define (alone or in a list)."""
+    out: list[QuickPattern] = []
+    for module in (context, legacy):
+        for value in vars(module).values():
+            values = value if isinstance(value, (list, tuple)) else [value]
+            out.extend(v for v in values if isinstance(v, QuickPattern))
+    return out
+
+
+QUICK = used()
+
+
+def test_both_rewrites_are_in_use() -> None:
+    assert any(q._line_start for q in QUICK)
+    assert any(q._ascii is not q._any for q in QUICK)
+    assert len(QUICK) >= 8
+
+
+def agree(text: str) -> None:
+    for q in QUICK:
+        plain = [(m.span(), m.groups()) for m in q.pattern.finditer(text)]
+        lowered = text.lower()
+        for given_lowered in (None, lowered):
+            quick = [(m.span(), m.groups()) for m in q.finditer(text, given_lowered)]
+            assert quick == plain, q.pattern.pattern
+            first = q.search(text, given_lowered)
+            assert (first.span() if first else None) == (plain[0][0] if plain else None)
+            assert q.found_in(text, given_lowered) == bool(plain)
+
+
+def test_real_notices() -> None:
+    seen = 0
+    for path in SAMPLES:
+        mail = Mail.from_bytes(path.read_bytes())
+        for text in (mail.notice_text, mail.subject, mail.from_addr):
+            agree(text)
+            seen += 1
+    assert seen > 100
+
+
+PIECES = st.sampled_from([
+    "Original-Recipient: rfc822;a@b.org", "FINAL-RECIPIENT: <c@d.org>", "<e@f.org>:",
+    "550 <g@h.org>... User unknown", "  i@j.org", "k@l.org: reason", "RCPT TO:<m@n.org>",
+    "Recipient address: o@p.org", "\nTo: u@v.org", "\nEmpf\u00e4nger: y@z.org",
+    "From: x <s@t.org>", "Return-Path: <r@q.org>", "Sender: a@b.org", "message from",
+    "Sent by", "Mail Delivery System", "MAILER-DAEMON", "Undeliverable", "delivery failed",
+    "error", "ERROR", "@", "\n", "\n\n", " ", "\t", ":", "<", ">", "\u017f", "\u212a",
+    "\u0130", "\u0131", "to", "\r\n", "sender:", "\n  "])
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.lists(PIECES, max_size=14).map("".join))
+@example("Sender:\n\nFrom: a@b.org")
+@example("\n\nReturn-Path: <x@y.org>\nTo: a@b.org\n c@d.org")
+@example("Mail Deliver\u0131 failed")
+@example("Return-Path: <a@b.org>\u212a")
+def test_generated(text: str) -> None:
+    agree(text)
+
+
+@pytest.mark.parametrize("source", [
+    r"\S+a", r"\Wa", r"[0-Z]x", r"[\x00-\x7f]a", r"\x41b", "\u017fa", "\u0130a", r"(a)\1"])
+def test_unsafe_twins_are_refused(source: str) -> None:
+    with pytest.raises(ValueError):
+        QuickPattern(re.compile(source, re.I))
+
+
+def test_safe_twins_are_taken() -> None:
+    q = QuickPattern(re.compile(r"[a-f0-9]+\s*x", re.I))
+    assert q._ascii is not q._any
+    assert [m.group() for m in q.finditer("AB x, 12X")] == ["AB x", "12X"]
+
+
+@pytest.mark.parametrize("source", [r"^(?<=\n)a", r"^a?", r"x*"])
+def test_unsafe_line_patterns_are_refused(source: str) -> None:
+    with pytest.raises(ValueError):
+        QuickPattern(re.compile(source, re.M))
+
+
+def test_a_top_level_alternative_is_not_a_line_pattern() -> None:
+    q = QuickPattern(re.compile(r"^a|b", re.M))
+    assert not q._line_start
+    assert [m.span() for m in q.finditer("xb\na")] == [(1, 2), (3, 4)]
