@@ -11,11 +11,14 @@ diagnostic for each address is the text around it.
 from __future__ import annotations
 
 import email.message
+import functools
+import importlib
 import logging
 import re
 from collections.abc import Callable, Iterator
 from email.iterators import body_line_iterator
 from functools import cached_property
+from types import ModuleType
 from typing import ClassVar
 
 from mailbox_processor.mime import Mail, header_text
@@ -158,11 +161,11 @@ def _flufl_failures(msg: email.message.Message) -> tuple[frozenset[bytes], froze
     match is never missed). Falls back to ``all_failures`` if flufl.bounce's
     internals change shape.
     """
-    from flufl.bounce import all_failures
-
     try:
         plan = _detector_plan()
     except Exception:
+        from flufl.bounce import all_failures
+
         return all_failures(msg)
     view = _FluflView(msg)
     for detector, gate, patterns in plan:
@@ -249,11 +252,16 @@ def _addr_may_hold(value: object, needle: str) -> bool:
 _NO_WHITESPACE = str.maketrans("", "", " \t\r\n")
 
 
+@functools.cache
+def _detector_module(name: str) -> ModuleType:
+    """``flufl.bounce._detectors.<name>`` (imported once: an import statement in a gate
+    costs a microsecond per call)."""
+    return importlib.import_module(f"flufl.bounce._detectors.{name}")
+
+
 def _gate_qmail(view: _FluflView) -> bool:
     # QSBMF: nothing is collected before a line starting with an intro tag.
-    from flufl.bounce._detectors import qmail
-
-    return any(tag in view.body for tag in qmail.introtags)
+    return any(tag in view.body for tag in _detector_module("qmail").introtags)
 
 
 def _gate_yahoo(view: _FluflView) -> bool:
@@ -287,9 +295,7 @@ def _gate_dsn(view: _FluflView) -> bool:
 
 
 def _gate_postfix(view: _FluflView) -> bool:
-    from flufl.bounce._detectors import postfix
-
-    return view.ctype in postfix.REPORT_TYPES
+    return view.ctype in _detector_module("postfix").REPORT_TYPES
 
 
 def _gate_mixed(view: _FluflView) -> bool:
@@ -299,10 +305,9 @@ def _gate_mixed(view: _FluflView) -> bool:
 
 def _gate_caiwireless(view: _FluflView) -> bool:
     # Only multipart/mixed, and no address is read before the tag line.
-    from flufl.bounce._detectors import caiwireless
-
     return view.ctype == "multipart/mixed" and view.in_body(
-        "the following recipients did not receive this message:", caiwireless.tcre)
+        "the following recipients did not receive this message:",
+        _detector_module("caiwireless").tcre)
 
 
 def _gate_exchange(view: _FluflView) -> bool:
@@ -321,10 +326,9 @@ def _gate_aol(view: _FluflView) -> bool:
 
 def _gate_llnl(view: _FluflView) -> bool:
     # Its one pattern must match inside some line, hence inside the body.
-    from flufl.bounce._detectors import llnl
-
     body = view.body
-    return "@" in body and "," in body and llnl.acre.search(body) is not None
+    return "@" in body and "," in body and \
+        _detector_module("llnl").acre.search(body) is not None
 
 
 #: For each detector (by module and class name), a test that is False only when
