@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, AnyStr, Generic, cast
 
 from mailbox_processor.mime import Mail
 from mailbox_processor.text import ADDRESS
@@ -16,14 +16,15 @@ except ImportError:  # pragma: no cover - Python 3.10
     import sre_parse as _sre_parse  # type: ignore[no-redef,unused-ignore]
 
 
-class QuickPattern:
+class QuickPattern(Generic[AnyStr]):
     r"""``pattern.finditer``/``search`` (the same matches, ``pattern``'s own, on the
     text given) with less scanning, by two rewrites, each where it applies:
 
     * a re.I pattern runs as its lowercase twin on the lowercased text when the text
       is ASCII (re.I makes a scan several times slower; on ASCII text case-blind
       matching is plain matching of the lowered text, while on other text re.I also
-      pairs e.g. "ſ" with "s", so the pattern itself runs there);
+      pairs e.g. "ſ" with "s", so the pattern itself runs there; a bytes pattern's
+      re.I, like ``bytes.lower()``, knows ASCII letters only, so its twin always runs);
     * a pattern that starts with ``^`` in re.M mode is searched as ``\n`` + the rest
       in the text with a "\n" put in front: ``re`` then tries line starts only,
       found by their literal first character, instead of trying ``^`` at every
@@ -36,33 +37,44 @@ class QuickPattern:
     string (each match moves the scan on, as in ``finditer``).
     """
 
-    def __init__(self, pattern: re.Pattern[str]) -> None:
-        self.pattern = pattern
+    def __init__(self, pattern: re.Pattern[AnyStr]) -> None:
+        self.pattern: re.Pattern[AnyStr] = pattern
         source, flags = pattern.pattern, pattern.flags
+        self._bytes = isinstance(source, bytes)
+        #: What is put in front of the text for a line-start search.
+        self._newline: AnyStr = cast(AnyStr, b"\n" if self._bytes else "\n")
+        readable = source.decode("latin-1") if isinstance(source, bytes) else source
         parsed = _sre_parse.parse(source, flags)
         if parsed.getwidth()[0] == 0:
-            raise ValueError(f"{source!r} can match the empty string")
-        self._line_start = bool(flags & re.M) and source.startswith("^") \
+            raise ValueError(f"{readable!r} can match the empty string")
+        self._line_start = bool(flags & re.M) and readable.startswith("^") \
             and list(parsed)[:1] == [(_sre_parse.AT, _sre_parse.AT_BEGINNING)]
         if self._line_start:
-            if "(?<" in source or "\\A" in source:
+            if "(?<" in readable or "\\A" in readable:
                 # (A look-behind at offset 0 would see the "\n" put in front of the text.)
-                raise ValueError(f"{source!r} looks behind")
-            source = "\n" + source[1:]
-        self._any = re.compile(source, flags) if self._line_start else pattern
-        self._ascii = self._any
+                raise ValueError(f"{readable!r} looks behind")
+            source = self._newline + source[1:]
+        self._any: re.Pattern[AnyStr] = re.compile(source, flags) if self._line_start \
+            else pattern
+        self._ascii: re.Pattern[AnyStr] = self._any
         if flags & re.I:
-            twin = _lowercase_pattern(source)
-            _check_twin(source, twin, flags & ~re.I)
-            self._ascii = re.compile(twin, flags & ~re.I)
+            twin = _lowercase_pattern(readable)
+            if self._line_start:
+                twin = "\n" + twin[1:]
+            _check_twin(readable, twin, flags & ~re.I)
+            self._ascii = re.compile(
+                cast(AnyStr, twin.encode("latin-1") if self._bytes else twin), flags & ~re.I)
 
-    def finditer(self, text: str, lowered: str | None = None) -> Iterator[re.Match[str]]:
-        """``pattern.finditer(text)``; ``lowered``, if given, is ``text.lower()``."""
+    def _hay(self, text: AnyStr, lowered: AnyStr | None) -> tuple[re.Pattern[AnyStr], AnyStr]:
+        """The pattern to search with and the text to search in."""
         finder, hay = self._any, text
-        if self._ascii is not self._any and text.isascii():
+        if self._ascii is not self._any and (self._bytes or text.isascii()):
             finder, hay = self._ascii, text.lower() if lowered is None else lowered
-        if self._line_start:
-            hay = "\n" + hay
+        return finder, self._newline + hay if self._line_start else hay
+
+    def finditer(self, text: AnyStr, lowered: AnyStr | None = None) -> Iterator[re.Match[AnyStr]]:
+        """``pattern.finditer(text)``; ``lowered``, if given, is ``text.lower()``."""
+        finder, hay = self._hay(text, lowered)
         match = self.pattern.match
         pos = 0
         while (m := finder.search(hay, pos)) is not None:
@@ -71,16 +83,14 @@ class QuickPattern:
             yield found
             pos = found.end()
 
-    def search(self, text: str, lowered: str | None = None) -> re.Match[str] | None:
+    def search(self, text: AnyStr, lowered: AnyStr | None = None) -> re.Match[AnyStr] | None:
         """``pattern.search(text)``; ``lowered``, if given, is ``text.lower()``."""
         return next(self.finditer(text, lowered), None)
 
-    def found_in(self, text: str, lowered: str | None = None) -> bool:
+    def found_in(self, text: AnyStr, lowered: AnyStr | None = None) -> bool:
         """``pattern.search(text) is not None``, without making ``pattern``'s match."""
-        if self._ascii is not self._any and text.isascii():
-            text = text.lower() if lowered is None else lowered
-            return self._ascii.search("\n" + text if self._line_start else text) is not None
-        return self._any.search("\n" + text if self._line_start else text) is not None
+        finder, hay = self._hay(text, lowered)
+        return finder.search(hay) is not None
 
 
 #: Characters outside ASCII that re.I pairs with an ASCII letter: in a pattern they
@@ -89,8 +99,10 @@ _FOLDS_TO_ASCII = frozenset({0x130, 0x131, 0x17F, 0x212A})
 
 
 def _lowercase_pattern(source: str) -> str:
-    """``source`` lowercased, but for the named-group syntax ``(?P<name>``/``(?P=name)``."""
-    return source.lower().replace("(?p<", "(?P<").replace("(?p=", "(?P=")
+    """``source`` lowercased (ASCII letters only: a bytes pattern is read as latin-1),
+    but for the named-group syntax ``(?P<name>``/``(?P=name)``."""
+    lowered = "".join(c.lower() if c.isascii() else c for c in source)
+    return lowered.replace("(?p<", "(?P<").replace("(?p=", "(?P=")
 
 
 def _check_twin(source: str, twin: str, flags: int) -> None:

@@ -22,9 +22,9 @@ SAMPLES = sorted(p for p in (ROOT / "fixtures").rglob("*") if p.is_file()
 SAMPLES += sorted(CORPUS.iterdir()) if CORPUS.is_dir() else []
 
 
-def used() -> list[QuickPattern]:
+def used() -> list[QuickPattern[str] | QuickPattern[bytes]]:
     """Every QuickPattern the parser modules define (alone or in a list)."""
-    out: list[QuickPattern] = []
+    out: list[QuickPattern[str] | QuickPattern[bytes]] = []
     for module in (context, legacy):
         for value in vars(module).values():
             values = value if isinstance(value, (list, tuple)) else [value]
@@ -32,13 +32,15 @@ def used() -> list[QuickPattern]:
     return out
 
 
-QUICK = used()
+QUICK = [q for q in used() if isinstance(q.pattern.pattern, str)]
+QUICK_BYTES = [q for q in used() if isinstance(q.pattern.pattern, bytes)]
 
 
 def test_both_rewrites_are_in_use() -> None:
     assert any(q._line_start for q in QUICK)
     assert any(q._ascii is not q._any for q in QUICK)
     assert len(QUICK) >= 8
+    assert QUICK_BYTES
 
 
 def agree(text: str) -> None:
@@ -53,14 +55,33 @@ def agree(text: str) -> None:
             assert q.found_in(text, given_lowered) == bool(plain)
 
 
+def agree_bytes(raw: bytes) -> None:
+    for q in QUICK_BYTES:
+        plain = [(m.span(), m.groups()) for m in q.pattern.finditer(raw)]
+        assert [(m.span(), m.groups()) for m in q.finditer(raw)] == plain
+        assert [(m.span(), m.groups()) for m in q.finditer(raw, raw.lower())] == plain
+        assert q.found_in(raw) == bool(plain)
+
+
 def test_real_notices() -> None:
     seen = 0
     for path in SAMPLES:
-        mail = Mail.from_bytes(path.read_bytes())
+        raw = path.read_bytes()
+        agree_bytes(raw)
+        mail = Mail.from_bytes(raw)
         for text in (mail.notice_text, mail.subject, mail.from_addr):
             agree(text)
             seen += 1
     assert seen > 100
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from([
+    b"Message-ID: <a@b.org>", b"\nIn-Reply-To:", b"\nREFERENCES: <x@y>", b"\n> Content-ID:",
+    b"\n", b"\r\n", b" ", b"\t", b"<", b">", b"@", b"\xff", b"\xc9", b"x"]), max_size=14)
+    .map(b"".join))
+def test_generated_bytes(raw: bytes) -> None:
+    agree_bytes(raw)
 
 
 PIECES = st.sampled_from([
@@ -88,6 +109,11 @@ def test_generated(text: str) -> None:
 def test_unsafe_twins_are_refused(source: str) -> None:
     with pytest.raises(ValueError):
         QuickPattern(re.compile(source, re.I))
+
+
+def test_unsafe_bytes_twins_are_refused() -> None:
+    with pytest.raises(ValueError):
+        QuickPattern(re.compile(rb"\S+a", re.I))
 
 
 def test_safe_twins_are_taken() -> None:
