@@ -455,11 +455,16 @@ _ERRORISH = re.compile(
     r"denied|full|quota|invalid|not exist|no such|disabled|suspended",
     re.I,  # (callers pass lowercased text where they can)
 )
-#: :data:`_ERRORISH` for lowercased ASCII text, in a form ``re`` scans faster. (On
-#: other text re.I also matches "ı" for "i" and "ſ" for "s".)
+#: :data:`_ERRORISH` for lowercased text, in a form ``re`` scans faster, once
+#: :data:`_FOLD_LOWERCASE_TO_ASCII` is applied: on lowercased text re.I pairs no other
+#: character with a letter of the pattern (the characters whose lowercase is an
+#: ASCII letter are lowercased already).
 _ERRORISH_LC = re.compile(_code_alternation("45") + "|" + _literal_alternation((
     "error", "unknown", "fail", "reject", "denied", "full", "quota", "invalid", "not exist",
     "no such", "disabled", "suspended")))
+#: The lowercase letters that re.I pairs with an ASCII one ("ı" with "i", "ſ" with
+#: "s"), as that letter.
+_FOLD_LOWERCASE_TO_ASCII = str.maketrans({"\u0131": "i", "\u017f": "s"})
 _PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
 
 
@@ -469,8 +474,8 @@ def error_paragraphs(text: str, exclude: list[str], limit: int = 1500) -> str | 
     size = 0
     for para in _PARAGRAPH_BREAK.split(text):
         low = para.lower()
-        errorish = _ERRORISH_LC if low.isascii() else _ERRORISH
-        if not errorish.search(low) or any(a in low for a in exclude):
+        folded = low if low.isascii() else low.translate(_FOLD_LOWERCASE_TO_ASCII)
+        if not _ERRORISH_LC.search(folded) or any(a in low for a in exclude):
             continue
         chunk = _unfold(para)
         out.append(chunk)
