@@ -15,7 +15,7 @@ import functools
 import importlib
 import logging
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from email.iterators import body_line_iterator
 from functools import cached_property
 from types import ModuleType
@@ -31,6 +31,7 @@ from mailbox_processor.parsers.context import (
     error_paragraphs,
     find_gateway,
     looks_like_diagnostic,
+    lowered_text,
 )
 from mailbox_processor.text import (
     ADDRESS,
@@ -147,7 +148,9 @@ def _looks_like_bounce(mail: Mail) -> bool:
     return bool(mail.header("X-Failed-Recipients"))
 
 
-def _flufl_failures(msg: email.message.Message) -> tuple[frozenset[bytes], frozenset[bytes]]:
+def _flufl_failures(
+    msg: email.message.Message, field_names: Collection[str] | None = None,
+) -> tuple[frozenset[bytes], frozenset[bytes]]:
     """What ``flufl.bounce.all_failures(msg)`` returns, computed faster.
 
     The same detectors run in the same order and the first that finds anything
@@ -157,7 +160,8 @@ def _flufl_failures(msg: email.message.Message) -> tuple[frozenset[bytes], froze
     Python, only get the pattern sets whose start pattern occurs somewhere in the
     body: a single C-level search per pattern (multi-line mode, so a line-level
     match is never missed). Falls back to ``all_failures`` if flufl.bounce's
-    internals change shape.
+    internals change shape. ``field_names``, if given, are ``msg``'s header field
+    names, lowercased.
     """
     try:
         plan = _detector_plan()
@@ -165,7 +169,7 @@ def _flufl_failures(msg: email.message.Message) -> tuple[frozenset[bytes], froze
         from flufl.bounce import all_failures
 
         return all_failures(msg)
-    view = _FluflView(msg)
+    view = _FluflView(msg, field_names)
     for detector, gate, patterns in plan:
         if gate is not None and not gate(view):
             continue
@@ -190,8 +194,15 @@ class _FluflView:
     (so that reading the body lines, say, happens no earlier than the first detector
     that reads them would)."""
 
-    def __init__(self, msg: email.message.Message) -> None:
+    def __init__(self, msg: email.message.Message,
+                 field_names: Collection[str] | None = None) -> None:
         self.msg = msg
+        self.field_names = field_names
+
+    def has_field(self, name: str) -> bool:
+        """``name in msg`` (``name`` lowercase), from the field names when known (the
+        Message scans and lowercases every field name per question)."""
+        return name in self.field_names if self.field_names is not None else name in self.msg
 
     @cached_property
     def body(self) -> str:
@@ -284,7 +295,7 @@ def _gate_sina(view: _FluflView) -> bool:
 
 def _gate_exim(view: _FluflView) -> bool:
     # No X-Failed-Recipients field: getaddresses([]) is [], no failures.
-    return "x-failed-recipients" in view.msg
+    return view.has_field("x-failed-recipients")
 
 
 def _gate_dsn(view: _FluflView) -> bool:
@@ -427,10 +438,13 @@ def _multiline(pattern: re.Pattern[str]) -> re.Pattern[str]:
     return compiled
 
 
-def _flufl_addresses(msg: email.message.Message) -> list[str]:
-    """flufl.bounce's temporary and permanent failures, as normalised strings."""
+def _flufl_addresses(
+    msg: email.message.Message, field_names: Collection[str] | None = None,
+) -> list[str]:
+    """flufl.bounce's temporary and permanent failures, as normalised strings
+    (``field_names``: see :func:`_flufl_failures`)."""
     try:
-        temporary, permanent = _flufl_failures(msg)
+        temporary, permanent = _flufl_failures(msg, field_names)
     except Exception as exc:  # a detector choking on odd input must not kill the parse
         log.debug("flufl.bounce failed: %s", exc)
         return []
@@ -542,7 +556,7 @@ class Legacy:
         ids = _message_ids(mail.raw)
         senders = _returned_senders(mail, notice[len(text):])
         excluded |= ids | senders
-        lowered = text.lower() if text.isascii() else ""
+        lowered = lowered_text(text) if text.isascii() else ""
         for n, pattern in enumerate(_RECIPIENT_CONTEXT):
             for m in _context_matches(n, text, lowered):
                 # The three strongest forms are trusted even for an address that is
@@ -557,10 +571,13 @@ class Legacy:
             for m in ADDRESS.finditer(text):
                 self._add(found, m.group(1), excluded)
         # Exim's X-Failed-Recipients header names them too.
-        for value in mail.msg.get_all("X-Failed-Recipients") or []:
+        xfr = mail.msg.get_all("X-Failed-Recipients") \
+            if "x-failed-recipients" in mail.field_names else None  # (get_all reads every field)
+        for value in xfr or []:
             for m in ADDRESS.finditer(header_text(value) or ""):
                 self._add(found, m.group(1), excluded)
-        for addr in _flufl_addresses(_notice_only(mail, text)):
+        # (The notice-only message has the same header fields as far as the gates ask.)
+        for addr in _flufl_addresses(_notice_only(mail, text), mail.field_names):
             if addr not in found and addr not in excluded:
                 found.append(addr)
         if not found:

@@ -1,0 +1,54 @@
+"""The legacy parser hands flufl.bounce's gates the Mail's field names for the
+notice-only message: they answer ``name in msg`` as the message itself does."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from hypothesis import given, settings
+from strategies import edited_samples
+
+from mailbox_processor.mime import Mail
+from mailbox_processor.parsers.context import cut_returned
+from mailbox_processor.parsers.legacy import _flufl_failures, _FluflView, _notice_only
+
+ROOT = Path(__file__).resolve().parents[2]
+CORPUS = ROOT.parent / "shared" / "corpus" / "emails"
+SAMPLES = sorted(p for p in (ROOT / "fixtures").rglob("*") if p.is_file()
+                 and p.suffix not in (".py", ".md"))
+SAMPLES += sorted(CORPUS.iterdir()) if CORPUS.is_dir() else []
+# (Not Content-Transfer-Encoding: a single-part notice drops it, and no gate asks.)
+NAMES = ("x-failed-recipients", "from", "x-mailer", "content-type")
+
+
+def agree(raw: bytes) -> int:
+    mail = Mail.from_bytes(raw)
+    notice = _notice_only(mail, cut_returned(mail.notice_text))
+    view = _FluflView(notice, mail.field_names)
+    asked = 0
+    for name in NAMES:
+        assert view.has_field(name) == (name in notice)
+        asked += name in notice
+    assert outcome(lambda: _flufl_failures(notice, mail.field_names)) == \
+        outcome(lambda: _flufl_failures(notice))
+    return asked
+
+
+def outcome(call: Callable[[], object]) -> object:
+    """What ``call`` returns, or the type of what it raises."""
+    try:
+        return call()
+    except Exception as exc:
+        return type(exc)
+
+
+def test_samples() -> None:
+    assert sum(agree(path.read_bytes()) for path in SAMPLES) > 5
+
+
+@settings(max_examples=200, deadline=None)
+@given(edited_samples(SAMPLES[:60], [b"X-Failed-Recipients: a@b.org\n", b"\n", b"\n\n", b":"],
+                      max_edits=4, max_cut=80))
+def test_edited(raw: bytes) -> None:
+    agree(raw)
