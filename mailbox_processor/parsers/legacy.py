@@ -298,6 +298,11 @@ def _gate_exim(view: _FluflView) -> bool:
     return view.has_field("x-failed-recipients")
 
 
+def _gate_smtp32(view: _FluflView) -> bool:
+    # ``msg.get("x-mailer", "")`` must start with "<SMTP32 v": "" does not.
+    return view.has_field("x-mailer")
+
+
 def _gate_dsn(view: _FluflView) -> bool:
     # Only multipart message/delivery-status parts are read: none in a single part.
     return view.multipart
@@ -351,6 +356,7 @@ _GATES: dict[str, Callable[[_FluflView], bool]] = {
     "flufl.bounce._detectors.sina.Sina": _gate_sina,
     "flufl.bounce._detectors.yahoo.Yahoo": _gate_yahoo,
     "flufl.bounce._detectors.yale.Yale": _gate_yale,
+    "flufl.bounce._detectors.smtp32.SMTP32": _gate_smtp32,
     "flufl.bounce._detectors.postfix.Postfix": _gate_postfix,
     "flufl.bounce._detectors.qmail.Qmail": _gate_qmail,
     "flufl.bounce._detectors.groupwise.GroupWise": _gate_mixed,
