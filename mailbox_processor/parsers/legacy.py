@@ -208,6 +208,11 @@ class _FluflView:
     def body(self) -> str:
         """The body lines as flufl.bounce's line-scanning detectors see them, joined:
         a match inside one line is a match inside this text."""
+        if not self.msg.is_multipart():
+            # ``body_line_iterator`` walks this part alone and splits its payload at
+            # "\n" (a StringIO translates no line ends): joined, that is the payload.
+            payload = self.msg.get_payload()
+            return payload if isinstance(payload, str) else ""
         return "".join(body_line_iterator(self.msg))
 
     @cached_property

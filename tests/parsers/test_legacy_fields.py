@@ -1,9 +1,11 @@
-"""The legacy parser hands flufl.bounce's gates the Mail's field names for the
-notice-only message: they answer ``name in msg`` as the message itself does."""
+"""The views of a message that the legacy parser's flufl.bounce gates read are what
+they stand for: the Mail's field names answer ``name in msg`` for the notice-only
+message as the message itself does; the body is ``body_line_iterator``'s lines."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from email.iterators import body_line_iterator
 from pathlib import Path
 
 from hypothesis import given, settings
@@ -26,6 +28,9 @@ def agree(raw: bytes) -> int:
     mail = Mail.from_bytes(raw)
     notice = _notice_only(mail, cut_returned(mail.notice_text))
     view = _FluflView(notice, mail.field_names)
+    for msg in (notice, mail.msg):
+        assert outcome(lambda m=msg: _FluflView(m).body) == \
+            outcome(lambda m=msg: "".join(body_line_iterator(m)))
     asked = 0
     for name in NAMES:
         assert view.has_field(name) == (name in notice)
@@ -48,7 +53,9 @@ def test_samples() -> None:
 
 
 @settings(max_examples=200, deadline=None)
-@given(edited_samples(SAMPLES[:60], [b"X-Failed-Recipients: a@b.org\n", b"\n", b"\n\n", b":"],
+@given(edited_samples(SAMPLES[:60], [b"X-Failed-Recipients: a@b.org\n", b"\n", b"\n\n", b":",
+                                    b"\r", b"\r\n", b"\xc2\x85", b"\xe2\x80\xa8", b"\xff",
+                                    b"Content-Type: multipart/mixed\n"],
                       max_edits=4, max_cut=80))
 def test_edited(raw: bytes) -> None:
     agree(raw)
