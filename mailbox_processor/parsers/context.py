@@ -72,11 +72,11 @@ class QuickPattern(Generic[AnyStr]):
             finder, hay = self._ascii, text.lower() if lowered is None else lowered
         return finder, self._newline + hay if self._line_start else hay
 
-    def finditer(self, text: AnyStr, lowered: AnyStr | None = None) -> Iterator[re.Match[AnyStr]]:
-        """``pattern.finditer(text)``; ``lowered``, if given, is ``text.lower()``."""
+    def finditer(self, text: AnyStr, lowered: AnyStr | None = None,
+                 pos: int = 0) -> Iterator[re.Match[AnyStr]]:
+        """``pattern.finditer(text, pos)``; ``lowered``, if given, is ``text.lower()``."""
         finder, hay = self._hay(text, lowered)
         match = self.pattern.match
-        pos = 0
         while (m := finder.search(hay, pos)) is not None:
             found = match(text, m.start())
             assert found is not None

@@ -106,7 +106,14 @@ _RECIPIENT_CONTEXT = [
 ]
 
 
-_RECIPIENT_CONTEXT_QUICK = [QuickPattern(p) for p in _RECIPIENT_CONTEXT]
+_RECIPIENT_CONTEXT_QUICK = [QuickPattern(p) for p in _RECIPIENT_CONTEXT[:3]]
+#: The last pattern with "\n" for its "(?:^|\n)": the same pattern anywhere but at
+#: offset 0 (where "^" is the one more way to match), and one whose alternatives
+#: all start with a literal, which lets ``re`` skip the offsets that start none.
+_FIELD_AFTER_START = QuickPattern(re.compile(
+    _RECIPIENT_CONTEXT[3].pattern.replace(r"(?:^|\n)", r"\n"), _RECIPIENT_CONTEXT[3].flags))
+assert _RECIPIENT_CONTEXT[3].pattern.count("^|") == 1
+assert "^|" not in _FIELD_AFTER_START.pattern.pattern
 
 #: For each pattern of _RECIPIENT_CONTEXT, lowercase literals one of which every
 #: match holds (read off the pattern: its alternatives' fixed words; "Empfänger"
@@ -132,7 +139,19 @@ def _context_matches(n: int, text: str, lowered: str) -> Iterator[re.Match[str]]
         return iter(())
     if lowered and not any(word in lowered for word in _CONTEXT_LITERALS[n]):
         return iter(())
-    return _RECIPIENT_CONTEXT_QUICK[n].finditer(text, lowered or None)
+    if n < 3:
+        return _RECIPIENT_CONTEXT_QUICK[n].finditer(text, lowered or None)
+    return _field_matches(text, lowered or None)
+
+
+def _field_matches(text: str, lowered: str | None) -> Iterator[re.Match[str]]:
+    """``_RECIPIENT_CONTEXT[3].finditer(text)``: its match at offset 0, if any, then
+    :data:`_FIELD_AFTER_START`'s after it. (At offset 0 the pattern tries all that
+    the one without "^" tries, in the same order.)"""
+    first = _RECIPIENT_CONTEXT[3].match(text)
+    if first is not None:
+        yield first
+    yield from _FIELD_AFTER_START.finditer(text, lowered, first.end() if first else 0)
 
 
 def _looks_like_bounce(mail: Mail) -> bool:
