@@ -50,5 +50,8 @@ PIECES = st.sampled_from([
 @example("RCPT TO:<m@n.org>")
 @example("\nEmpf\u00e4nger: y@z.org")
 @example("Addre\u017f\u017f: e@g.org")
+@example("To: a@b.org")
+@example("  Adresse:a@b.org to: c@d.org\nTo: e@f.org")
+@example("\u017fender\nTo: a@b.org")
 def test_generated(text: str) -> None:
     agree(text)
