@@ -93,6 +93,30 @@ class QuickPattern(Generic[AnyStr]):
         return finder.search(hay) is not None
 
 
+#: The longest local part :data:`ADDRESS` takes: its matches start at most this far
+#: before their "@" (its only one).
+_LOCAL_PART_MAX = 64
+assert ADDRESS.pattern.count("@") == 1 and "]{1,64}@" in ADDRESS.pattern
+
+
+def find_addresses(text: str) -> Iterator[re.Match[str]]:
+    """``ADDRESS.finditer(text)``, each search started at most 64 characters before
+    the next "@" (the pattern opens with a look-behind, so ``re`` tries it at every
+    offset; most text holds few "@").
+
+    The next match at or after ``pos`` has an "@" at or after the first one there,
+    and starts at most 64 characters before its own: none starts earlier than 64
+    before that first "@". (The look-behind still sees what precedes the offset.)
+    """
+    pos = 0
+    while (at := text.find("@", pos)) >= 0:
+        m = ADDRESS.search(text, max(pos, at - _LOCAL_PART_MAX))
+        if m is None:
+            return
+        yield m
+        pos = m.end()
+
+
 #: Characters outside ASCII that re.I pairs with an ASCII letter: in a pattern they
 #: would match ASCII text that its lowercase twin could not.
 _FOLDS_TO_ASCII = frozenset({0x130, 0x131, 0x17F, 0x212A})
@@ -431,7 +455,7 @@ def _reply_below(lines: list[str], start: int, addr: str, max_lines: int = 8) ->
                 break
             continue
         # (Every address has an "@": the cheap test spares most lines the regex.)
-        m = ADDRESS.search(line) if "@" in line else None
+        m = next(find_addresses(line), None) if "@" in line else None
         if m and m.group(1).lower() != addr:
             return ""
         taken.append(line)

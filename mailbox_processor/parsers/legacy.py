@@ -29,6 +29,7 @@ from mailbox_processor.parsers.context import (
     cut_returned,
     diagnostic_near,
     error_paragraphs,
+    find_addresses,
     find_gateway,
     looks_like_diagnostic,
     lowered_text,
@@ -598,7 +599,7 @@ class Legacy:
                 # A strong form matched: weaker forms would only add noise.
                 break
         if not found:
-            for m in ADDRESS.finditer(text):
+            for m in find_addresses(text):
                 self._add(found, m.group(1), excluded)
         # Exim's X-Failed-Recipients header names them too.
         xfr = mail.msg.get_all("X-Failed-Recipients") \
