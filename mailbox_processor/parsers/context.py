@@ -499,7 +499,7 @@ def error_paragraphs(text: str, exclude: list[str], limit: int = 1500) -> str | 
     for para in _PARAGRAPH_BREAK.split(text):
         low = para.lower()
         folded = low if low.isascii() else low.translate(_FOLD_LOWERCASE_TO_ASCII)
-        if not _ERRORISH_LC.search(folded) or any(a in low for a in exclude):
+        if not _ERRORISH_LC.search(folded) or exclude and any(a in low for a in exclude):
             continue
         chunk = _unfold(para)
         out.append(chunk)
