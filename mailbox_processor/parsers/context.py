@@ -529,14 +529,18 @@ assert all(p.flags == re.I | re.U and not re.search(r"\\[A-Z]", p.pattern)
 _GATEWAYS_IN_HEAD = tuple(re.compile(p.pattern.lower()) for _gid, p, _why in GATEWAYS)
 
 
-#: For each of :data:`GATEWAYS`, a test on the raw head that every head its
-#: lowercased pattern matches in passes: the head is decoded, lowercased and searched
-#: only when one passes (few bounces do). A pattern anchored at the start (no re.M)
-#: needs its opening literal there; "active!hunter" needs a "!" (lowercasing keeps
-#: it, and turns no other latin-1 byte into an ASCII one).
+#: The bytes of a message whose headers :func:`find_gateway` reads.
+_HEAD_BYTES = 4096
+
+#: For each of :data:`GATEWAYS`, a test on the raw message that every one whose
+#: head its lowercased pattern matches in passes: the head is cut, decoded,
+#: lowercased and searched only when one passes (few bounces do). A pattern anchored
+#: at the start (no re.M) needs its opening literal there; "active!hunter" needs a
+#: "!" in the head (lowercasing keeps it, and turns no other latin-1 byte into an
+#: ASCII one).
 _GATEWAY_HEAD_HINTS: tuple[Callable[[bytes], bool], ...] = (
-    lambda head: head[:13].lower() == b"inbound-smtp.",
-    lambda head: b"!" in head,
+    lambda raw: raw[:13].lower() == b"inbound-smtp.",
+    lambda raw: raw.find(b"!", 0, _HEAD_BYTES) >= 0,
 )
 assert _GATEWAYS_IN_HEAD[0].pattern.startswith(r"^inbound-smtp\.")
 assert not _GATEWAYS_IN_HEAD[0].flags & re.M
@@ -546,15 +550,14 @@ assert len(_GATEWAY_HEAD_HINTS) == len(GATEWAYS)
 
 def find_gateway(mail: Mail, reporting: str | None = None) -> str | None:
     """The id of the store-and-forward gateway that reported this bounce, if any."""
-    raw_head = mail.raw[:4096]
     head: str | None = None
     for (gid, pattern, _why), head_pattern, hint in zip(
             GATEWAYS, _GATEWAYS_IN_HEAD, _GATEWAY_HEAD_HINTS, strict=True):
         if reporting and pattern.search(reporting):
             return gid
-        if hint(raw_head):
+        if hint(mail.raw):
             if head is None:
-                head = raw_head.decode("latin-1").lower()
+                head = mail.raw[:_HEAD_BYTES].decode("latin-1").lower()
             if head_pattern.search(head):
                 return gid
     return None
