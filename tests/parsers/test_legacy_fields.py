@@ -59,3 +59,18 @@ def test_samples() -> None:
                       max_edits=4, max_cut=80))
 def test_edited(raw: bytes) -> None:
     agree(raw)
+
+
+
+def test_view_values_are_computed_once() -> None:
+    descriptor = _FluflView.__dict__["body"]
+    calls: list[object] = []
+    original = descriptor.func
+    descriptor.func = lambda view: calls.append(view) or original(view)
+    try:
+        view = _FluflView(Mail.from_bytes(SAMPLES[0].read_bytes()).msg)
+        first = view.body
+        assert view.body is first and vars(view)["body"] is first
+        assert calls == [view]
+    finally:
+        descriptor.func = original
