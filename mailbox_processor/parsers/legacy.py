@@ -197,8 +197,8 @@ def _flufl_failures(
             body, lowered = view.body, view.lowered
             # A pattern set whose start pattern matches no line never leaves its start
             # state, so it adds nothing and ends nothing: run only the others, in order.
-            kept = [entry for entry, hint, start in _prepared(patterns)
-                    if (not lowered or hint in lowered) and start.search(body)]
+            kept = [entry for entry, hint, in_body in _prepared(patterns)
+                    if (not lowered or hint in lowered) and in_body(body, lowered or None)]
             if not kept:
                 continue
             instance.PATTERNS = kept
@@ -435,14 +435,16 @@ def _detector_plan() -> _Plan:
 _GATED_VERSION = "6.0.0"
 
 
-_MULTILINE: dict[int, re.Pattern[str]] = {}
-_PREPARED: dict[int, list[tuple[tuple[re.Pattern[str], ...], str, re.Pattern[str]]]] = {}
+#: Whether a pattern matches in a body (given it and, for ASCII text, its lowercase).
+_BodyTest = Callable[[str, str | None], bool]
+_MULTILINE: dict[int, _BodyTest] = {}
+_PREPARED: dict[int, list[tuple[tuple[re.Pattern[str], ...], str, _BodyTest]]] = {}
 
 
 def _prepared(
     patterns: list[tuple[re.Pattern[str], ...]],
-) -> list[tuple[tuple[re.Pattern[str], ...], str, re.Pattern[str]]]:
-    """Each pattern set with its start pattern's literal hint and multi-line form."""
+) -> list[tuple[tuple[re.Pattern[str], ...], str, _BodyTest]]:
+    """Each pattern set with its start pattern's literal hint and multi-line test."""
     prepared = _PREPARED.get(id(patterns))
     if prepared is None:
         prepared = _PREPARED[id(patterns)] = [
@@ -478,11 +480,19 @@ def _literal_hint(pattern: re.Pattern[str]) -> str:
     return hint
 
 
-def _multiline(pattern: re.Pattern[str]) -> re.Pattern[str]:
-    compiled = _MULTILINE.get(id(pattern))
-    if compiled is None:
-        compiled = _MULTILINE[id(pattern)] = re.compile(pattern.pattern, pattern.flags | re.M)
-    return compiled
+def _multiline(pattern: re.Pattern[str]) -> _BodyTest:
+    """Whether ``pattern`` in multi-line mode matches in a body: a QuickPattern test
+    (lowercase twin, line starts) where it can rewrite the pattern."""
+    found_in = _MULTILINE.get(id(pattern))
+    if found_in is None:
+        compiled = re.compile(pattern.pattern, pattern.flags | re.M)
+        try:
+            found_in = QuickPattern(compiled).found_in
+        except ValueError:
+            def found_in(body: str, _lowered: str | None) -> bool:
+                return compiled.search(body) is not None
+        _MULTILINE[id(pattern)] = found_in
+    return found_in
 
 
 def _flufl_addresses(

@@ -5,6 +5,7 @@ lowercase twin would not."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -132,3 +133,46 @@ def test_a_top_level_alternative_is_not_a_line_pattern() -> None:
     q = QuickPattern(re.compile(r"^a|b", re.M))
     assert not q._line_start
     assert [m.span() for m in q.finditer("xb\na")] == [(1, 2), (3, 4)]
+
+
+def flufl_start_tests() -> list[tuple[re.Pattern[str], Callable[[str, str | None], bool]]]:
+    """Each flufl.bounce start pattern (multi-line) with the legacy parser's test."""
+    out = []
+    for _detector, _gate, patterns in legacy._detector_plan():
+        for entry, _hint, in_body in legacy._prepared(patterns or []):
+            out.append((re.compile(entry[0].pattern, entry[0].flags | re.M), in_body))
+    return out
+
+
+FLUFL_STARTS = flufl_start_tests()
+
+
+def agree_flufl(body: str) -> int:
+    lowered = body.lower() if body.isascii() else None
+    hits = 0
+    for plain, in_body in FLUFL_STARTS:
+        expected = plain.search(body) is not None
+        assert in_body(body, lowered) == expected, plain.pattern
+        hits += expected
+    return hits
+
+
+def test_flufl_starts_on_real_notices() -> None:
+    assert len(FLUFL_STARTS) > 40
+    assert sum(agree_flufl(Mail.from_bytes(path.read_bytes()).notice_text)
+               for path in SAMPLES) > 20
+
+
+FLUFL_PIECES = st.sampled_from([
+    "Your message", "YOUR MESSAGE", "your message\n", "A message that you sent could not be "
+    "delivered", "Unable to deliver message to", "Intended recipient: a@b.org",
+    "--> Error description:", "Delivery has failed", "Del", "ivery to the following recipients "
+    "failed", "\n", " ", "  \n", "\u017f", "\u212a", "\u0130", "x"])
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(FLUFL_PIECES, max_size=12).map("".join))
+@example("\nYour message  \n")
+@example("Your me\u017f\u017fage")
+def test_flufl_starts_on_generated_text(body: str) -> None:
+    agree_flufl(body)
