@@ -9,7 +9,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mailbox_processor.mime import Mail
-from mailbox_processor.text import _COMMAND, _COMMAND_STARTS, _command_matches, find_command
+from mailbox_processor.text import (
+    _COMMAND,
+    _COMMAND_STARTS,
+    LiteralStarts,
+    _command_matches,
+    _command_starts,
+    find_command,
+    positions,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT.parent / "shared" / "corpus" / "emails"
@@ -121,3 +129,42 @@ WORDS = [*_COMMAND_STARTS, "rcpt to", "data", "end of data", "command", "the ", 
 def test_same_matches_on_generated_text(words: list[str]) -> None:
     text = "".join(words)
     assert spans(text) == reference(text)
+
+
+def test_command_starts_are_the_literal_positions_on_real_notices() -> None:
+    texts = notices()
+    assert sum(bool(_command_starts(t)) for t in texts) >= 5
+    for text in texts:
+        assert sorted(set(_command_starts(text))) == sorted(set(positions(text, _COMMAND_STARTS)))
+
+
+@given(st.lists(st.sampled_from(WORDS), max_size=30))
+def test_command_starts_are_the_literal_positions(words: list[str]) -> None:
+    text = "".join(words)
+    assert sorted(set(_command_starts(text))) == sorted(set(positions(text, _COMMAND_STARTS)))
+
+
+#: Literals that overlap on their anchor ("ab_cd" holds "ab_" and "_cd", both found by
+#: "_"), share it at one offset, or are found by a common character.
+OVERLAPPING = ["ab_", "_cd", "b_c", "_", "xa_", "abc", "bca", "cab", "a"]
+
+
+@given(st.lists(st.sampled_from(OVERLAPPING), min_size=1, max_size=6, unique=True),
+       st.text(alphabet="abcdx_ ", max_size=40))
+def test_literal_starts_hold_every_start(literals: list[str], text: str) -> None:
+    """Every start of a literal is given; one that is not a start only where two
+    literals overlap on their anchor."""
+    found = set(LiteralStarts(literals)(text))
+    expected = set(positions(text, literals))
+    assert expected <= found
+    assert all(0 <= i < len(text) for i in found)
+
+
+def test_literal_starts_overlaid_anchors() -> None:
+    starts = LiteralStarts(["ab_", "_cd"])
+    # Where "_" is found, either literal may start: 8 is no start, but is given.
+    assert sorted(set(starts("ab_cd ab_ _cd"))) == [0, 2, 6, 8, 10]
+    assert sorted(set(starts("xx_cd"))) == [0, 2]
+    assert LiteralStarts(["abc"])("xyz") == []
+    with pytest.raises(ValueError, match="empty"):
+        LiteralStarts(["a", ""])
