@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,8 @@ from mailbox_processor.mime import Mail
 from mailbox_processor.text import (
     _COMMAND,
     _COMMAND_STARTS,
+    _SMTP_REPLY_STRICT,
+    STATUS,
     LiteralStarts,
     _command_matches,
     _command_starts,
@@ -168,3 +171,38 @@ def test_literal_starts_overlaid_anchors() -> None:
     assert LiteralStarts(["abc"])("xyz") == []
     with pytest.raises(ValueError, match="empty"):
         LiteralStarts(["a", ""])
+
+
+# --- status and reply-code patterns, their lookbehind moved after the first class ---
+
+#: The patterns as first written (lookbehind first): the oracle.
+PLAIN_STATUS = re.compile(r"(?<![\d.])([245])\.(\d{1,3})\.(\d{1,3})(?![\d]|\.\d)")
+PLAIN_SMTP_REPLY_STRICT = re.compile(
+    r"(?<![\d.#])([245][0-5]\d)(?:[ -]+(?:#?[245]\.\d{1,3}\.\d{1,3})|:?[ -](?=[A-Za-z<(\[]))")
+
+
+def code_matches(text: str) -> list[object]:
+    return [(m.span(), m.groups()) for pattern in (STATUS, _SMTP_REPLY_STRICT)
+            for m in pattern.finditer(text)]
+
+
+def plain_code_matches(text: str) -> list[object]:
+    return [(m.span(), m.groups()) for pattern in (PLAIN_STATUS, PLAIN_SMTP_REPLY_STRICT)
+            for m in pattern.finditer(text)]
+
+
+def test_code_patterns_on_real_notices() -> None:
+    texts = notices()
+    assert sum(len(code_matches(t)) for t in texts) > 50
+    for text in texts:
+        assert code_matches(text) == plain_code_matches(text)
+
+
+CODE_WORDS = ["5", "4", "2", "550", "5.1.1", "4.7.26", ".", "#", "-", " ", "x", "\n", "1",
+              "0", "25", "٥", "<", "(", "user", ":", "2.0.0", "554 5.7.1 "]
+
+
+@given(st.lists(st.sampled_from(CODE_WORDS), max_size=20))
+def test_code_patterns_on_generated_text(words: list[str]) -> None:
+    text = "".join(words)
+    assert code_matches(text) == plain_code_matches(text)
