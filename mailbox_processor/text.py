@@ -56,18 +56,18 @@ def normalise_address(addr: str | None) -> str | None:
     if m:
         a = m.group(1)
     a = a.strip().strip("<>'()[],;:").rstrip(".").strip()
-    if a.count('"') == 1 or (a.startswith('"') and a.endswith('"')):
+    if '"' in a and (a.count('"') == 1 or (a.startswith('"') and a.endswith('"'))):
         a = a.replace('"', "")
     if a.startswith("@") and ":" in a:
         a = a.split(":", 1)[1]  # RFC 5321 source route "@relay:user@host"
-    if a.lower().startswith("mailto:"):
+    # (Only the first characters lowercased: no other lowercases to ASCII letters or
+    # to several characters that could start "mailto:".)
+    if a[:7].lower() == "mailto:":
         a = a[7:]
-    if "@" not in a:
+    local, at, domain = a.rpartition("@")
+    if not at or not local or not domain or " " in domain:
         return None
-    local, _, domain = a.rpartition("@")
-    if not local or not domain or " " in domain:
-        return None
-    return f"{local}@{domain}".lower()
+    return a.lower()  # (that is local, "@" and domain)
 
 
 def is_daemon_address(addr: str) -> bool:

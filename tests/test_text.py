@@ -19,6 +19,7 @@ from mailbox_processor.text import (
     _command_matches,
     _command_starts,
     find_command,
+    normalise_address,
     positions,
 )
 
@@ -206,3 +207,49 @@ CODE_WORDS = ["5", "4", "2", "550", "5.1.1", "4.7.26", ".", "#", "-", " ", "x", 
 def test_code_patterns_on_generated_text(words: list[str]) -> None:
     text = "".join(words)
     assert code_matches(text) == plain_code_matches(text)
+
+
+# --- normalise_address ------------------------------------------------------------
+
+def plain_normalise_address(addr: str | None) -> str | None:
+    """normalise_address as first written: the oracle."""
+    if not addr:
+        return None
+    a = addr.strip()
+    if ";" in a[:12] and a.split(";", 1)[0].strip().lower() in ("rfc822", "utf-8", "x-local"):
+        a = a.split(";", 1)[1].strip()
+    m = re.search(r"<([^<>]*@[^<>]*)>", a) if "<" in a else None
+    if m:
+        a = m.group(1)
+    a = a.strip().strip("<>'()[],;:").rstrip(".").strip()
+    if a.count('"') == 1 or (a.startswith('"') and a.endswith('"')):
+        a = a.replace('"', "")
+    if a.startswith("@") and ":" in a:
+        a = a.split(":", 1)[1]
+    if a.lower().startswith("mailto:"):
+        a = a[7:]
+    if "@" not in a:
+        return None
+    local, _, domain = a.rpartition("@")
+    if not local or not domain or " " in domain:
+        return None
+    return f"{local}@{domain}".lower()
+
+
+ADDRESS_WORDS = ["rfc822;", "RFC822; ", "utf-8;", "a", "B", "@", "@r:", "x.org", " ", "<", ">",
+                 '"', "'", "(", ")", "[", "]", ",", ";", ":", ".", "mailto:", "MAILTO:",
+                 "maİlto:", "\u0130", "\u212a", "\u03a3", "Σ", "\t", "\n", "x-local;"]
+
+
+@given(st.lists(st.sampled_from(ADDRESS_WORDS), max_size=12))
+def test_normalise_address_as_plain(words: list[str]) -> None:
+    text = "".join(words)
+    assert normalise_address(text) == plain_normalise_address(text)
+
+
+def test_normalise_address_on_real_notices() -> None:
+    candidates = [m.group(0) for text in notices()
+                  for m in re.finditer(r"[^\s]{0,20}@[^\s]{0,30}", text)]
+    assert len(candidates) > 100
+    for text in candidates + ["Mailto:A@B.C", "rfc822;<x@y.z>", "", None]:
+        assert normalise_address(text) == plain_normalise_address(text)
