@@ -47,7 +47,7 @@ def parse_message(raw: bytes) -> Report:
     problems: list[str] = []
     if not isinstance(raw, (bytes, bytearray)):
         return Report(verdicts=(), parser=None, error="input is not bytes")
-    if not raw.strip():
+    if not raw or raw.isspace():  # (as ``not raw.strip()``, without copying the bytes)
         return Report(verdicts=(), parser=None, error="empty message")
     if len(raw) > MAX_PARSE_BYTES:
         problems.append(
@@ -104,10 +104,13 @@ _MAIL_FIELDS = frozenset({
     "content-type", "mime-version", "delivered-to", "x-failed-recipients"})
 
 
+_ANGLE_MSGID = re.compile(r"<[^<>\s]+>")
+
+
 def _msgid(value: str | None) -> str | None:
     if not value:
         return None
-    m = re.search(r"<[^<>\s]+>", value)
+    m = _ANGLE_MSGID.search(value)
     return m.group(0) if m else value.strip() or None
 
 

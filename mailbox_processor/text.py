@@ -13,13 +13,20 @@ ADDRESS = re.compile(
     r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?)+))",
 )
 
-#: RFC 3463 enhanced status code, e.g. 5.1.1 or 4.7.26.
-STATUS = re.compile(r"(?<![\d.])([245])\.(\d{1,3})\.(\d{1,3})(?![\d]|\.\d)")
+#: RFC 3463 enhanced status code, e.g. 5.1.1 or 4.7.26, not inside a longer number:
+#: ``(?<![\d.])([245])\.(\d{1,3})\.(\d{1,3})(?![\d]|\.\d)``, written with the
+#: lookbehind after the class (it reads the class again) so that the pattern starts
+#: with the class and ``re`` skips to its characters instead of trying every position
+#: (tests/test_text.py compares the two).
+STATUS = re.compile(r"([245])(?<![\d.][245])\.(\d{1,3})\.(\d{1,3})(?![\d]|\.\d)")
 
 #: An SMTP reply code at the start of a reply ("550 ", "550-", "550 5.1.1").
 SMTP_REPLY = re.compile(r"(?<![\d.])([245]\d\d)(?=[ -]|$)(?![ -]\d{1,3}\.\d)", re.M)
+#: A reply code followed by a status or by words: ``(?<![\d.#])([245][0-5]\d)...``,
+#: the lookbehind moved after the code as in :data:`STATUS`.
 _SMTP_REPLY_STRICT = re.compile(
-    r"(?<![\d.#])([245][0-5]\d)(?:[ -]+(?:#?[245]\.\d{1,3}\.\d{1,3})|:?[ -](?=[A-Za-z<(\[]))"
+    r"([245][0-5]\d)(?<![\d.#]\d\d\d)"
+    r"(?:[ -]+(?:#?[245]\.\d{1,3}\.\d{1,3})|:?[ -](?=[A-Za-z<(\[]))"
 )
 
 _MAILER_DAEMON = re.compile(
@@ -49,18 +56,18 @@ def normalise_address(addr: str | None) -> str | None:
     if m:
         a = m.group(1)
     a = a.strip().strip("<>'()[],;:").rstrip(".").strip()
-    if a.count('"') == 1 or (a.startswith('"') and a.endswith('"')):
+    if '"' in a and (a.count('"') == 1 or (a.startswith('"') and a.endswith('"'))):
         a = a.replace('"', "")
     if a.startswith("@") and ":" in a:
         a = a.split(":", 1)[1]  # RFC 5321 source route "@relay:user@host"
-    if a.lower().startswith("mailto:"):
+    # (Only the first characters lowercased: no other lowercases to ASCII letters or
+    # to several characters that could start "mailto:".)
+    if a[:7].lower() == "mailto:":
         a = a[7:]
-    if "@" not in a:
+    local, at, domain = a.rpartition("@")
+    if not at or not local or not domain or " " in domain:
         return None
-    local, _, domain = a.rpartition("@")
-    if not local or not domain or " " in domain:
-        return None
-    return f"{local}@{domain}".lower()
+    return a.lower()  # (that is local, "@" and domain)
 
 
 def is_daemon_address(addr: str) -> bool:
@@ -159,10 +166,74 @@ def positions(text: AnyStr, literals: Iterable[AnyStr]) -> Iterator[int]:
             i = text.find(literal, i + 1)
 
 
+#: Characters from the rarest to the most common in bounce notices (lowercased; counted
+#: over the corpus): :class:`LiteralStarts` finds a literal by its rarest character.
+_RARE_FIRST = "[]_q;*z,)(@>/<jvwykxb:fgh-ucpdl.mnsiratoe "
+
+
+class LiteralStarts:
+    """Where one of many literals starts in a text: :func:`positions`, in one regex pass.
+
+    A ``find`` per literal scans the text once per literal, and a regex trying the
+    literals at every position is no faster. Instead each literal is found by its
+    rarest character (its *anchor*, the first of :data:`_RARE_FIRST` it holds), as
+    ``c(?<=before)(?=after)``: the regex starts with a class of a few rare characters,
+    which ``re`` skips to quickly, and a match is only the anchor, so that the scan
+    goes on from the next character and no occurrence hides another. The start of an
+    occurrence is its anchor's position less the anchor's offset in the literal.
+
+    When two literals with the same anchor character could occur with their anchors at
+    one position (overlaid, they agree where they overlap), the regex reports only the
+    first that matches: the starts given for either are then those of both, which may
+    add a start where no literal is. So the answer holds every start of
+    :func:`positions` and maybe a few others: what :func:`matches_at` needs.
+    """
+
+    def __init__(self, literals: Iterable[str]) -> None:
+        rank = {char: i for i, char in enumerate(_RARE_FIRST)}
+        placed = []  # (literal, anchor offset) per group of the regex
+        for literal in dict.fromkeys(literals):  # (unique, in order)
+            if not literal:
+                raise ValueError("an empty literal occurs everywhere")
+            anchor = min(literal, key=lambda char: rank.get(char, len(rank)))
+            placed.append((literal, literal.index(anchor)))
+        finder = re.compile("|".join(
+            re.escape(literal[k]) + (f"(?<={re.escape(literal[:k + 1])})" if k else "")
+            + (f"(?={re.escape(literal[k + 1:])})" if literal[k + 1:] else "")
+            # (An empty group names the literal: a group around all would keep re
+            # from seeing that every alternative starts with a literal character.)
+            + "()" for literal, k in placed))
+        self._search, self._finditer = finder.search, finder.finditer
+        #: Per group number, the offsets from its anchor back to a start (none for
+        #: group 0, the whole match).
+        self._offsets: list[tuple[int, ...]] = [()] + [
+            tuple(sorted({k2 for literal2, k2 in placed
+                          if literal2[k2] == literal[k] and _overlaid(literal, k, literal2, k2)}))
+            for literal, k in placed]
+
+    def __call__(self, text: str) -> list[int]:
+        """Every offset in ``text`` where one of the literals occurs (and maybe others)."""
+        first = self._search(text)
+        if first is None:  # (the usual answer: found sooner without an iterator)
+            return []
+        offsets = self._offsets
+        return [start for m in self._finditer(text, first.start())
+                for k in offsets[m.lastindex or 0] if (start := m.start() - k) >= 0]
+
+
+def _overlaid(a: str, ka: int, b: str, kb: int) -> bool:
+    """Whether ``a`` and ``b`` agree where they overlap with ``a[ka]`` on ``b[kb]``."""
+    shift = ka - kb  # where b starts, in a's offsets
+    return all(a[i] == b[i - shift] for i in range(max(0, shift), min(len(a), shift + len(b))))
+
+
+_command_starts = LiteralStarts(_COMMAND_STARTS)
+
+
 def _command_matches(low: str) -> Iterator[re.Match[str]]:
     """``_COMMAND.finditer(low)``: a match starts where one of its opening literals
     does (a scan of every position costs ~40 us per notice, this a fraction)."""
-    return matches_at(_COMMAND, low, positions(low, _COMMAND_STARTS))
+    return matches_at(_COMMAND, low, _command_starts(low))
 
 
 def find_command(text: str) -> str | None:
@@ -172,8 +243,12 @@ def find_command(text: str) -> str | None:
     mail server after RCPT TO:", qmail's "most progress was RCPT TO response" and
     Sendmail transcripts (">>> DATA").
     """
+    low = text.lower()
+    starts = _command_starts(low)
+    if not starts:  # (the usual answer, found without a generator)
+        return None
     commands = []
-    for m in _command_matches(text.lower()):
+    for m in matches_at(_COMMAND, low, starts):
         word = next(g for g in m.groups() if g).lower()
         if word.startswith("rcpt") or word == "recipient":
             commands.append("RCPT")

@@ -19,6 +19,8 @@ import re
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from mailbox_processor.classify import (
     classify,
@@ -35,7 +37,7 @@ from mailbox_processor.models import (
     Classification,
     Finding,
 )
-from mailbox_processor.rules import RULE_LITERALS, RULES, Probe, Rule, _alternatives
+from mailbox_processor.rules import RULE_LITERALS, RULES, LiteralScan, Probe, Rule, _alternatives
 
 Example = tuple[str, str, str | None, str | None, str | None]
 
@@ -987,3 +989,10 @@ def test_probe_files_alternatives_under_required_literals(
     for text in ["", "abc", "ABC", "DEF", "def", "xx", "x", "z", "the mailbox full",
                  "mailbox is full", "spam", "spammer", "low reputation", "abd", "acd"]:
         assert probe.found(text) == (re.search(pattern, text) is not None), text
+
+
+@given(st.lists(st.text(alphabet="ab]^-\\[.x", min_size=1, max_size=4), max_size=8),
+       st.text(alphabet="ab]^-\\[.x\n ", max_size=30))
+def test_literal_scan_of_any_literals(literals: list[str], text: str) -> None:
+    """Characters special in a class or a pattern are read as themselves."""
+    assert LiteralScan(literals)(text) == {lit for lit in [*literals, ""] if lit in text}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -9,7 +10,18 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mailbox_processor.mime import Mail
-from mailbox_processor.text import _COMMAND, _COMMAND_STARTS, _command_matches, find_command
+from mailbox_processor.text import (
+    _COMMAND,
+    _COMMAND_STARTS,
+    _SMTP_REPLY_STRICT,
+    STATUS,
+    LiteralStarts,
+    _command_matches,
+    _command_starts,
+    find_command,
+    normalise_address,
+    positions,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT.parent / "shared" / "corpus" / "emails"
@@ -121,3 +133,123 @@ WORDS = [*_COMMAND_STARTS, "rcpt to", "data", "end of data", "command", "the ", 
 def test_same_matches_on_generated_text(words: list[str]) -> None:
     text = "".join(words)
     assert spans(text) == reference(text)
+
+
+def test_command_starts_are_the_literal_positions_on_real_notices() -> None:
+    texts = notices()
+    assert sum(bool(_command_starts(t)) for t in texts) >= 5
+    for text in texts:
+        assert sorted(set(_command_starts(text))) == sorted(set(positions(text, _COMMAND_STARTS)))
+
+
+@given(st.lists(st.sampled_from(WORDS), max_size=30))
+def test_command_starts_are_the_literal_positions(words: list[str]) -> None:
+    text = "".join(words)
+    assert sorted(set(_command_starts(text))) == sorted(set(positions(text, _COMMAND_STARTS)))
+
+
+#: Literals that overlap on their anchor ("ab_cd" holds "ab_" and "_cd", both found by
+#: "_"), share it at one offset, or are found by a common character.
+OVERLAPPING = ["ab_", "_cd", "b_c", "_", "xa_", "abc", "bca", "cab", "a"]
+
+
+@given(st.lists(st.sampled_from(OVERLAPPING), min_size=1, max_size=6, unique=True),
+       st.text(alphabet="abcdx_ ", max_size=40))
+def test_literal_starts_hold_every_start(literals: list[str], text: str) -> None:
+    """Every start of a literal is given; one that is not a start only where two
+    literals overlap on their anchor."""
+    found = set(LiteralStarts(literals)(text))
+    expected = set(positions(text, literals))
+    assert expected <= found
+    assert all(0 <= i < len(text) for i in found)
+
+
+def test_literal_starts_overlaid_anchors() -> None:
+    starts = LiteralStarts(["ab_", "_cd"])
+    # Where "_" is found, either literal may start: 8 is no start, but is given.
+    assert sorted(set(starts("ab_cd ab_ _cd"))) == [0, 2, 6, 8, 10]
+    assert sorted(set(starts("xx_cd"))) == [0, 2]
+    assert LiteralStarts(["abc"])("xyz") == []
+    with pytest.raises(ValueError, match="empty"):
+        LiteralStarts(["a", ""])
+
+
+# --- status and reply-code patterns, their lookbehind moved after the first class ---
+
+#: The patterns as first written (lookbehind first): the oracle.
+PLAIN_STATUS = re.compile(r"(?<![\d.])([245])\.(\d{1,3})\.(\d{1,3})(?![\d]|\.\d)")
+PLAIN_SMTP_REPLY_STRICT = re.compile(
+    r"(?<![\d.#])([245][0-5]\d)(?:[ -]+(?:#?[245]\.\d{1,3}\.\d{1,3})|:?[ -](?=[A-Za-z<(\[]))")
+
+
+def code_matches(text: str) -> list[object]:
+    return [(m.span(), m.groups()) for pattern in (STATUS, _SMTP_REPLY_STRICT)
+            for m in pattern.finditer(text)]
+
+
+def plain_code_matches(text: str) -> list[object]:
+    return [(m.span(), m.groups()) for pattern in (PLAIN_STATUS, PLAIN_SMTP_REPLY_STRICT)
+            for m in pattern.finditer(text)]
+
+
+def test_code_patterns_on_real_notices() -> None:
+    texts = notices()
+    assert sum(len(code_matches(t)) for t in texts) > 50
+    for text in texts:
+        assert code_matches(text) == plain_code_matches(text)
+
+
+CODE_WORDS = ["5", "4", "2", "550", "5.1.1", "4.7.26", ".", "#", "-", " ", "x", "\n", "1",
+              "0", "25", "٥", "<", "(", "user", ":", "2.0.0", "554 5.7.1 "]
+
+
+@given(st.lists(st.sampled_from(CODE_WORDS), max_size=20))
+def test_code_patterns_on_generated_text(words: list[str]) -> None:
+    text = "".join(words)
+    assert code_matches(text) == plain_code_matches(text)
+
+
+# --- normalise_address ------------------------------------------------------------
+
+def plain_normalise_address(addr: str | None) -> str | None:
+    """normalise_address as first written: the oracle."""
+    if not addr:
+        return None
+    a = addr.strip()
+    if ";" in a[:12] and a.split(";", 1)[0].strip().lower() in ("rfc822", "utf-8", "x-local"):
+        a = a.split(";", 1)[1].strip()
+    m = re.search(r"<([^<>]*@[^<>]*)>", a) if "<" in a else None
+    if m:
+        a = m.group(1)
+    a = a.strip().strip("<>'()[],;:").rstrip(".").strip()
+    if a.count('"') == 1 or (a.startswith('"') and a.endswith('"')):
+        a = a.replace('"', "")
+    if a.startswith("@") and ":" in a:
+        a = a.split(":", 1)[1]
+    if a.lower().startswith("mailto:"):
+        a = a[7:]
+    if "@" not in a:
+        return None
+    local, _, domain = a.rpartition("@")
+    if not local or not domain or " " in domain:
+        return None
+    return f"{local}@{domain}".lower()
+
+
+ADDRESS_WORDS = ["rfc822;", "RFC822; ", "utf-8;", "a", "B", "@", "@r:", "x.org", " ", "<", ">",
+                 '"', "'", "(", ")", "[", "]", ",", ";", ":", ".", "mailto:", "MAILTO:",
+                 "maİlto:", "\u0130", "\u212a", "\u03a3", "Σ", "\t", "\n", "x-local;"]
+
+
+@given(st.lists(st.sampled_from(ADDRESS_WORDS), max_size=12))
+def test_normalise_address_as_plain(words: list[str]) -> None:
+    text = "".join(words)
+    assert normalise_address(text) == plain_normalise_address(text)
+
+
+def test_normalise_address_on_real_notices() -> None:
+    candidates = [m.group(0) for text in notices()
+                  for m in re.finditer(r"[^\s]{0,20}@[^\s]{0,30}", text)]
+    assert len(candidates) > 100
+    for text in candidates + ["Mailto:A@B.C", "rfc822;<x@y.z>", "", None]:
+        assert normalise_address(text) == plain_normalise_address(text)

@@ -1,0 +1,91 @@
+"""models.py: the records' direct ``__init__`` is the one dataclasses would write."""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from mailbox_processor import parse_message
+from mailbox_processor.models import Finding, OriginalMessage, Report, Verdict, _direct_init
+
+ROOT = Path(__file__).resolve().parents[1]
+RECORDS = (OriginalMessage, Finding, Verdict, Report)
+
+
+def reference(cls: type) -> type:
+    """``cls`` as :func:`dataclasses.dataclass` alone makes it (its own ``__init__``)."""
+    return dataclasses.make_dataclass(
+        cls.__name__,
+        [(f.name, f.type, dataclasses.field(default=f.default, default_factory=f.default_factory,
+                                            repr=f.repr, compare=f.compare))
+         for f in dataclasses.fields(cls)],
+        frozen=True)
+
+
+def built(cls: type, *args: Any, **kwargs: Any) -> list[tuple[str, Any]]:
+    """The instance's stored fields, in order (the dict a frozen dataclass fills)."""
+    return list(vars(cls(*args, **kwargs)).items())
+
+
+@pytest.mark.parametrize("cls", RECORDS)
+def test_same_signature(cls: type) -> None:
+    assert str(inspect.signature(cls)) == str(inspect.signature(reference(cls)))
+    assert cls.__init__.__qualname__ == f"{cls.__qualname__}.__init__"
+
+
+def test_same_records_from_real_mail() -> None:
+    reports = [parse_message(p.read_bytes()) for p in sorted((ROOT / "fixtures").rglob("*.eml"))]
+    assert sum(len(r.verdicts) for r in reports) >= 5
+    for report in reports:
+        records: list[Any] = [report, report.original, *report.verdicts,
+                              *(v.finding for v in report.verdicts)]
+        for record in records:
+            values = [getattr(record, f.name) for f in dataclasses.fields(record)]
+            cls = type(record)
+            assert built(cls, *values) == built(reference(cls), *values)
+            keywords = dict(zip([f.name for f in dataclasses.fields(record)], values, strict=True))
+            assert built(cls, **keywords) == built(reference(cls), **keywords)
+
+
+_VALUES = st.one_of(st.none(), st.text(max_size=3), st.integers())
+
+
+@given(st.sampled_from(RECORDS), st.data())
+def test_same_records_from_any_arguments(cls: type, data: st.DataObject) -> None:
+    """Any subset of the fields, by position or keyword: same record or same error."""
+    names = [f.name for f in dataclasses.fields(cls)]
+    npos = data.draw(st.integers(0, len(names)))
+    args = data.draw(st.lists(_VALUES, min_size=npos, max_size=npos))
+    kwargs = {n: data.draw(_VALUES) for n in data.draw(st.lists(st.sampled_from(names),
+                                                                unique=True))}
+    outcomes = []
+    for maker in (cls, reference(cls)):
+        try:
+            outcomes.append(built(maker, *args, **kwargs))
+        except TypeError as exc:
+            outcomes.append(str(exc).split("()", 1)[-1])  # the message, less the name
+    assert outcomes[0] == outcomes[1]
+
+
+def test_still_frozen_and_defaults_fresh() -> None:
+    report = Report(verdicts=(), parser=None)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        report.parser = "dsn"  # type: ignore[misc]
+    assert report.original == OriginalMessage()
+    assert report.original is not Report(verdicts=(), parser=None).original
+    assert repr(Finding("a@b")) == repr(reference(Finding)("a@b"))
+
+
+def test_only_plain_frozen_dataclasses() -> None:
+    @dataclasses.dataclass
+    class Thawed:
+        x: int
+
+    with pytest.raises(TypeError, match="only plain frozen"):
+        _direct_init(Thawed)
