@@ -44,6 +44,92 @@ _LINES = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
 _Matcher = Callable[[str], object]
 
 
+def get(msg: Message, name: str, failobj: object = None) -> object:
+    """``msg.get(name, failobj)`` for a lowercase ASCII ``name``, scanning cheaper.
+
+    ``Message.get`` lowercases ``name`` and every field name, then passes the value
+    through ``policy.header_fetch_parse``, which returns a compat32 ASCII string
+    unchanged. A length test skips most fields before ``lower()``: a name whose
+    lowercase is ASCII has as many characters as its lowercase (only U+0130 changes
+    length, into a non-ASCII pair).
+    """
+    size = len(name)
+    for field, value in msg._headers:  # type: ignore[attr-defined]  # noqa: SLF001
+        if len(field) == size and field.lower() == name:
+            if value.__class__ is str and value.isascii() and msg.policy is compat32:
+                return value
+            return msg.policy.header_fetch_parse(field, value)
+    return failobj
+
+
+def get_boundary(msg: Message) -> str | None:
+    """``msg.get_boundary()``, without the stdlib's general parameter machinery."""
+    value = _plain_params(msg)
+    if value is None:
+        return msg.get_boundary()
+    found = _param(value, "boundary")
+    return None if found is None else _unquote(_unquote(found)).rstrip()
+
+
+def get_content_charset(msg: Message) -> str | None:
+    """``msg.get_content_charset()``, without the stdlib's general parameter machinery."""
+    value = _plain_params(msg)
+    if value is None:
+        return msg.get_content_charset()
+    found = _param(value, "charset")
+    return None if found is None else _unquote(found).lower()
+
+
+def _plain_params(msg: Message) -> str | None:
+    """The Content-Type value when :func:`_param` decides its parameters as the stdlib
+    does, else ``None`` (the stdlib must decide).
+
+    That is an ASCII string (returned by ``header_fetch_parse`` as it is) without a
+    backslash (``quote``/``unquote`` round trips are then the identity) and without
+    ``*`` (no RFC 2231 parameter, which ``decode_params`` would reorder and decode).
+    A message without Content-Type has no parameters: ``""``.
+    """
+    value = get(msg, "content-type", "")
+    if (not isinstance(value, str) or not value.isascii() or "\\" in value
+            or "*" in value or sys.version_info[:2] not in VERIFIED):
+        return None
+    return value
+
+
+def _param(value: str, name: str) -> str | None:
+    """The raw (still quoted) value of the first parameter ``name`` in ``value``.
+
+    ``_parseparam`` + ``_get_params_preserve`` + ``get_param`` for the values
+    :func:`_plain_params` lets through: split at ``;`` except inside double quotes,
+    the name stripped and compared lowercased; a piece without ``=`` is a name with
+    the value ``""``. The first piece (the content type) counts as a parameter too.
+    On that input ``get_param`` returns :func:`_unquote` of what this returns.
+    """
+    if name not in value.lower():
+        return None
+    pieces = value.split(";")
+    count = len(pieces)
+    i = 0
+    while i < count:
+        piece = pieces[i]
+        i += 1
+        # A ";" inside a quoted string does not end the parameter.
+        while piece.count('"') % 2 and i < count:
+            piece += ";" + pieces[i]
+            i += 1
+        key, equals, found = piece.partition("=")
+        if key.strip().lower() == name:
+            return found.strip() if equals else ""
+    return None
+
+
+def _unquote(text: str) -> str:
+    """``email.utils.unquote`` for text without a backslash."""
+    if len(text) > 1 and (text[0] == '"' == text[-1] or text[0] == "<" and text[-1] == ">"):
+        return text[1:-1]
+    return text
+
+
 def split_lines(text: str) -> list[str]:
     """Lines with their endings, split where the feed parser splits (\\r\\n, \\r, \\n)."""
     # Five substring tests (memchr) beat one character-class regex scan here.
@@ -168,7 +254,7 @@ class _Parser:
         """``FeedParser.feed`` of the whole input, then ``close``."""
         self.parsegen()
         root = self.pop_message()
-        if root.get_content_maintype() == "multipart" and not root.is_multipart():
+        if self.ctypes[id(root)].startswith("multipart/") and not root.is_multipart():
             root.defects.append(errors.MultipartInvariantViolationDefect())
         return root
 
@@ -277,12 +363,12 @@ class _Parser:
             self.unreadline(line)
 
     def multipart(self, cur: Message) -> None:
-        boundary = cur.get_boundary()
+        boundary = get_boundary(cur)
         if boundary is None:
             cur.defects.append(errors.NoBoundaryInMultipartDefect())
             cur.set_payload("".join(self.read_rest()))
             return
-        if str(cur.get("content-transfer-encoding", "8bit")).lower() not in (
+        if str(get(cur, "content-transfer-encoding", "8bit")).lower() not in (
                 "7bit", "8bit", "binary"):
             cur.defects.append(errors.InvalidMultipartContentTransferEncodingDefect())
         boundary_match = _boundary_matcher("--" + boundary)

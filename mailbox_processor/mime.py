@@ -12,9 +12,9 @@ import codecs
 import email
 import email.header
 import re
-from collections.abc import KeysView
+from collections.abc import Callable, KeysView
 from email.message import Message
-from functools import cached_property
+from typing import Any, Generic, TypeVar, overload
 
 from mailbox_processor import fastmime
 
@@ -94,7 +94,9 @@ def header_text(value: object) -> str | None:
         text = str(value)
         if "=?" in text and _ENCODED_WORD.search(text):
             text = _decode_words(text) or text
-    text = _WS.sub(" ", text).replace("\r", "").replace("\n", " ").strip()
+    if "\n" in text or "\r" in text:  # else the three replacements change nothing
+        text = _WS.sub(" ", text).replace("\r", "").replace("\n", " ")
+    text = text.strip()
     # 8-bit headers arrive as surrogate escapes with compat32.
     if not text.isascii() and _SURROGATE.search(text):
         raw = text.encode("utf-8", "surrogateescape")
@@ -133,7 +135,7 @@ def part_text(
             text = ""
     elif isinstance(payload, bytes):
         try:
-            charset = part.get_content_charset()
+            charset = fastmime.get_content_charset(part)
         except Exception:
             charset = None
         text = decode_bytes(payload[: limit * 2], charset, problems)
@@ -169,6 +171,32 @@ def first_fields(msg: Message) -> dict[str, tuple[str, str]]:
     for name, value in msg.raw_items():
         out.setdefault(name.lower(), (name, value))
     return out
+
+
+_T = TypeVar("_T")
+
+
+class cached(Generic[_T]):  # noqa: N801 - named like the decorator it replaces
+    """``functools.cached_property`` without its lock (Python < 3.12 takes one on every
+    first access): the value computed on first access is stored in the instance's
+    ``__dict__``, where later lookups find it before this non-data descriptor."""
+
+    def __init__(self, func: Callable[[Any], _T]) -> None:
+        self.func = func
+        self.name = func.__name__
+        self.__doc__ = func.__doc__
+
+    @overload
+    def __get__(self, obj: None, owner: type | None = None) -> cached[_T]: ...
+
+    @overload
+    def __get__(self, obj: object, owner: type | None = None) -> _T: ...
+
+    def __get__(self, obj: object, owner: type | None = None) -> _T | cached[_T]:
+        if obj is None:
+            return self
+        value = obj.__dict__[self.name] = self.func(obj)
+        return value
 
 
 class Mail:
@@ -213,7 +241,7 @@ class Mail:
         except Exception:
             return None
 
-    @cached_property
+    @cached
     def _fields(self) -> dict[str, tuple[str, str]]:
         return first_fields(self.msg)
 
@@ -235,19 +263,19 @@ class Mail:
         except Exception:
             return None
 
-    @cached_property
+    @cached
     def _returned_fields(self) -> dict[str, tuple[str, str]]:
         return first_fields(self.returned) if self.returned is not None else {}
 
-    @cached_property
+    @cached
     def subject(self) -> str:
         return self.header("Subject") or ""
 
-    @cached_property
+    @cached
     def from_addr(self) -> str:
         return self.header("From") or ""
 
-    @cached_property
+    @cached
     def content_type(self) -> str:
         return self.ctype(self.msg)
 
@@ -259,7 +287,7 @@ class Mail:
             value = self._ctypes[key] = content_type(part)
         return value
 
-    @cached_property
+    @cached
     def parts(self) -> list[tuple[Message, int]]:
         """Leaf and container parts with their message/rfc822 nesting depth.
 
@@ -306,7 +334,7 @@ class Mail:
         """Parts of the given content types at nesting depth <= ``max_depth``."""
         return [p for p, d in self.parts if d <= max_depth and self.ctype(p) in ctypes]
 
-    @cached_property
+    @cached
     def notice_text(self) -> str:
         """The human-readable bounce notice: text parts outside the returned message.
 
@@ -326,7 +354,7 @@ class Mail:
                 # A multipart whose boundary is missing or broken: its body is text.
                 texts.append(self.text_of(part))
                 continue
-            disp = (header_text(part.get("Content-Disposition")) or "").lower()
+            disp = (header_text(fastmime.get(part, "content-disposition")) or "").lower()
             if ctype == "text/plain" or (ctype.startswith("text/") and ctype != "text/html"
                                          and ctype != "text/rfc822-headers"):
                 if "attachment" in disp and texts:
@@ -338,7 +366,7 @@ class Mail:
             texts = [html_to_text(h) for h in html]
         return "\n".join(texts)
 
-    @cached_property
+    @cached
     def returned(self) -> Message | None:
         """The returned original message (message/rfc822 or text/rfc822-headers part)."""
         for part, depth in self.parts:

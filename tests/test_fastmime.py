@@ -7,6 +7,7 @@ preamble, epilogue, defects (type and text), default type and charset.
 from __future__ import annotations
 
 import email
+from collections.abc import Callable
 from email.message import Message
 from pathlib import Path
 
@@ -38,6 +39,32 @@ def same_tree(raw: bytes) -> None:
     # The content types handed over are what the parts themselves say.
     for part in msg.walk():
         assert ctypes[id(part)] == part.get_content_type()
+        same_lookups(part)
+
+
+#: Field names looked up through fastmime.get in the project.
+NAMES = ("content-type", "content-transfer-encoding", "content-disposition", "subject",
+         "from", "to", "x-missing")
+
+
+def same_lookups(part: Message) -> None:
+    """fastmime's header and parameter lookups answer what the Message methods do."""
+    for name in NAMES:
+        assert outcome(fastmime.get, part, name) == outcome(Message.get, part, name)
+    assert outcome(fastmime.get_boundary, part) == outcome(Message.get_boundary, part)
+    assert (outcome(fastmime.get_content_charset, part)
+            == outcome(Message.get_content_charset, part))
+
+
+def outcome(function: Callable[..., object], *args: object) -> object:
+    """What ``function(*args)`` returns (as text: Header objects compare by identity),
+    or the type of what it raises (a str with both surrogates and other non-ASCII
+    characters, which the bytes parser never makes, breaks ``Header``)."""
+    try:
+        result = function(*args)
+        return type(result), str(result)
+    except Exception as exc:
+        return "raised", type(exc)
 
 
 EDGE_CASES = {
@@ -122,6 +149,40 @@ def test_generated(pieces: list[bytes]) -> None:
 @given(edited_samples(SAMPLES, PIECES, max_edits=6, max_cut=120))
 def test_mutated_fixtures(raw: bytes) -> None:
     same_tree(raw)
+
+
+PARAM_PIECES = ["multipart/mixed", "text/plain", ";", "; ", ";\n\t", '"', "=", " = ", "boundary",
+                "BOUNDARY", "Boundary ", "charset", "CharSet", "utf-8", "\"UTF-8\"", "b", "<",
+                ">", "\\", "*", "*0", "'", "%41", " ", "\t", "\x0b", "\x1c", "\udcff", "\u0130",
+                "\u212a", "é", "name"]
+
+
+@given(st.lists(st.lists(st.sampled_from(PARAM_PIECES) | st.text(max_size=3), max_size=14)
+                .map("".join), min_size=0, max_size=3),
+       st.sampled_from(["Content-Type", "content-type", "CONTENT-TYPE", "X-Other"]))
+def test_parameters(values: list[str], name: str) -> None:
+    """Content-Type values of every shape: quoted, bare names, RFC 2231, 8-bit."""
+    msg = Message()
+    for value in values:
+        msg.set_raw(name, value)
+    same_lookups(msg)
+
+
+@pytest.mark.parametrize("value", [
+    'multipart/mixed; boundary="a;b"; charset=x', 'multipart/mixed; boundary="a\\"b"',
+    "multipart/mixed; boundary*=utf-8''%41", "multipart/mixed; boundary*0=a; boundary*1=b",
+    "multipart/mixed; boundary*0=a; boundary=z", "boundary=first; boundary=second",
+    'text/plain; charset="<UTF-8>"', "text/plain; charset", "text/plain; CHARSET = x ;",
+    'multipart/mixed; boundary=""x""', "multipart/mixed; boundary=<<x>> ",
+    'text/plain; x="; charset=no"; charset=yes', 'text/plain; x="; charset=no',
+    "text/plain; charset=caf\udce9", "text/plain; charset=\u212aoi8-r"])
+def test_parameter_cases(value: str) -> None:
+    msg = Message()
+    msg.set_raw("Content-Type", value)
+    same_lookups(msg)
+    # Two fields: the first one counts.
+    msg.set_raw("content-type", "text/plain; charset=second; boundary=second")
+    same_lookups(msg)
 
 
 def test_message_from_string_too() -> None:
