@@ -209,6 +209,22 @@ class _Parser:
     def unreadline(self, line: str) -> None:
         self.front.append(line)
 
+    def peek(self) -> str | None:
+        """The next line, left unread, when :meth:`readline` would return it from
+        ``lines`` (no pushed-back line first, no end predicate matching it), else
+        ``None``.
+
+        ``readline`` + ``unreadline`` of that line leaves the same state with the
+        line in ``front``; peeking leaves ``front`` empty, so that the next part's
+        headers can take :meth:`plain_header_block`.
+        """
+        if self.front or self.pos >= len(self.lines):
+            return None
+        line = self.lines[self.pos]
+        if self.eof and line[0] in "-\r\n" and any(ateof(line) for ateof in self.eof):
+            return None
+        return line
+
     def read_rest(self) -> list[str]:
         """Every line up to the end of the current part (``for line in input``)."""
         out: list[str] = []
@@ -357,6 +373,8 @@ class _Parser:
             self.pop_message()
             self.eof.pop()
             self.readline()  # the blank line (or "" at the end)
+            if self.peek() is not None:
+                continue  # another block follows
             line = self.readline()
             if line == "":
                 break
@@ -398,6 +416,12 @@ class _Parser:
                     continue
                 # Consume repeated boundary lines: no empty parts between them.
                 while True:
+                    peeked = self.peek()
+                    if peeked is not None:
+                        if not boundary_match(peeked):
+                            break
+                        self.pos += 1
+                        continue
                     line = self.readline()
                     if not boundary_match(line):
                         self.unreadline(line)

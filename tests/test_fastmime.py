@@ -113,6 +113,13 @@ EDGE_CASES = {
     "rfc822 at top": b"Content-Type: message/rfc822\n\nSubject: inner\n\nbody\n",
     "headers only": b"Subject: x\nTo: y\n",
     "empty": b"",
+    "boundary as the last line": b"Content-Type: multipart/mixed; boundary=b\n\n--b\n--b",
+    "inner boundary then outer boundary": (b"Content-Type: multipart/mixed; boundary=o\n\n"
+                                           b"--o\nContent-Type: multipart/mixed; boundary=i\n"
+                                           b"\n--i\n--i\n--o\n\nx\n--o--\n"),
+    "delivery-status ended by a boundary": (b"Content-Type: multipart/report; boundary=b\n\n"
+                                            b"--b\nContent-Type: message/delivery-status\n\n"
+                                            b"A: 1\n\n--b\n\nB: 2\n\n\n--b--\n"),
     "dash lines in body": (b"Content-Type: multipart/mixed; boundary=b\n\n--b\n\n---- x\n"
                            b"--bb\n--b-\n--b--x\n--b--\n"),
 }

@@ -1,0 +1,64 @@
+"""The shortcuts in mailbox_processor.mime answer what the plain code they replace did."""
+
+from __future__ import annotations
+
+import email.header
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from mailbox_processor import mime
+
+
+def plain_header_text(value: object) -> str | None:
+    """mime.header_text as it was: the whitespace regex and replacements on every value."""
+    if value is None:
+        return None
+    if isinstance(value, email.header.Header):
+        text = mime._decode_words(value) or str(value)  # noqa: SLF001
+    else:
+        text = str(value)
+        if "=?" in text and mime._ENCODED_WORD.search(text):  # noqa: SLF001
+            text = mime._decode_words(text) or text  # noqa: SLF001
+    text = mime._WS.sub(" ", text).replace("\r", "").replace("\n", " ").strip()  # noqa: SLF001
+    if not text.isascii() and mime._SURROGATE.search(text):  # noqa: SLF001
+        text = mime.decode_bytes(text.encode("utf-8", "surrogateescape"), "utf-8")
+    return text
+
+
+HEADER_PIECES = ["\r", "\n", "\r\n", " ", "\t", "\r\n\t", "\n ", "=?utf-8?q?caf=C3=A9?=",
+                 "=?iso-8859-1?b?Y2Fm6Q==?=", "=?x?q?", "?=", "\udcc3\udca9", "é", "a", "\x0b",
+                 "\u2028"]
+
+
+@given(st.lists(st.sampled_from(HEADER_PIECES) | st.text(max_size=3), max_size=12)
+       .map("".join))
+def test_header_text(value: str) -> None:
+    assert mime.header_text(value) == plain_header_text(value)
+
+
+def test_header_text_of_a_header_object() -> None:
+    value = email.header.Header("caf\udcc3\udca9\n folded", charset="unknown-8bit")
+    assert mime.header_text(value) == plain_header_text(value)
+    assert mime.header_text(None) is None
+
+
+class Counted:
+    calls = 0
+
+    @mime.cached
+    def value(self) -> list[int]:
+        """Doc of value."""
+        Counted.calls += 1
+        return [Counted.calls]
+
+
+def test_cached_computes_once_per_instance() -> None:
+    Counted.calls = 0
+    first, second = Counted(), Counted()
+    assert first.value is first.value
+    assert first.value == [1]
+    assert second.value == [2]
+    assert Counted.calls == 2
+    assert isinstance(Counted.__dict__["value"], mime.cached)
+    assert Counted.value.__doc__ == "Doc of value."
