@@ -237,7 +237,7 @@ class Mail:
             return None
         try:
             # What Message.get(name) returns, without a scan of every field per call.
-            return header_text(self.msg.policy.header_fetch_parse(*found))
+            return header_text(fastmime.fetch(self.msg, *found))
         except Exception:
             return None
 
@@ -259,7 +259,7 @@ class Mail:
         if found is None:
             return None
         try:
-            return header_text(returned.policy.header_fetch_parse(*found))
+            return header_text(fastmime.fetch(returned, *found))
         except Exception:
             return None
 

@@ -195,3 +195,13 @@ def test_parameter_cases(value: str) -> None:
 def test_message_from_string_too() -> None:
     text = EDGE_CASES["dsn"].decode()
     assert shape(fastmime.message_from_string(text)) == shape(email.message_from_string(text))
+
+
+@given(st.lists(st.sampled_from([p.decode("latin-1") for p in PIECES]
+                                + ["\x85", "\u2028", "\u2029", "caf\xe9", "Subject: x\n"])
+                | st.text(max_size=4), max_size=40))
+def test_message_from_string_generated(pieces: list[str]) -> None:
+    """Decoded text (returned headers) may hold line breaks of str.splitlines() that
+    bytes decoded as ASCII never hold: NEL, LINE and PARAGRAPH SEPARATOR."""
+    text = "".join(pieces)
+    assert shape(fastmime.message_from_string(text)) == shape(email.message_from_string(text))

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import email.header
+from email.message import Message
+from pathlib import Path
 
 from hypothesis import given
 from hypothesis import strategies as st
+from strategies import edited_samples
 
 from mailbox_processor import mime
 
@@ -62,3 +65,40 @@ def test_cached_computes_once_per_instance() -> None:
     assert Counted.calls == 2
     assert isinstance(Counted.__dict__["value"], mime.cached)
     assert Counted.value.__doc__ == "Doc of value."
+
+
+ROOT = Path(__file__).resolve().parents[1]
+CORPUS = ROOT.parent / "shared" / "corpus" / "emails"
+SAMPLES = sorted(p for p in (ROOT / "fixtures").rglob("*.eml")) + (
+    sorted(CORPUS.iterdir()) if CORPUS.is_dir() else [])
+
+
+def plain_get(msg: Message | None, name: str) -> str | None:
+    """Mail.header / returned_header as plain code: Message.get, then header_text."""
+    if msg is None:
+        return None
+    try:
+        return plain_header_text(msg.get(name))
+    except Exception:
+        return None
+
+
+def same_headers(raw: bytes) -> None:
+    mail = mime.Mail.from_bytes(raw)
+    returned = mail.returned
+    names = {"subject", "from", "x-missing", "Content-Type", "MESSAGE-ID"}
+    names |= set(mail.field_names) | {k.lower() for k in (returned or {})}
+    for name in names:
+        assert mail.header(name) == plain_get(mail.msg, name)
+        assert mail.returned_header(name) == plain_get(returned, name)
+
+
+def test_headers_of_samples() -> None:
+    for path in SAMPLES:
+        same_headers(path.read_bytes())
+
+
+@given(edited_samples(SAMPLES, [b"\xff", b"\xc3\xa9", b"=?utf-8?q?=C3=A9?=", b"\n ", b"\n",
+                                b":", b"Subject: x\n"], max_edits=4, max_cut=40))
+def test_headers_of_edited_samples(raw: bytes) -> None:
+    same_headers(raw)
