@@ -139,6 +139,25 @@ def _unquote(text: str) -> str:
     return text
 
 
+def get_payload_decoded(msg: Message) -> object:
+    """``msg.get_payload(decode=True)``, cheaper for a part without transfer encoding.
+
+    An ASCII str payload under no transfer encoding decodes to its ASCII bytes; every
+    other case (an encoding to undo, 8-bit text, a non-str payload) is the stdlib's.
+    """
+    payload = msg._payload  # type: ignore[attr-defined]  # noqa: SLF001
+    if isinstance(payload, list):
+        return None  # a multipart decodes to None
+    if payload.__class__ is str and payload.isascii() and str(
+            get(msg, "content-transfer-encoding", "")).lower() not in _ENCODED_CTES:
+        return payload.encode("ascii")
+    return msg.get_payload(decode=True)
+
+
+#: The transfer encodings ``Message.get_payload(decode=True)`` undoes.
+_ENCODED_CTES = ("quoted-printable", "base64", "x-uuencode", "uuencode", "uue", "x-uue")
+
+
 def split_lines(text: str) -> list[str]:
     """Lines with their endings, split where the feed parser splits (\\r\\n, \\r, \\n)."""
     # Five substring tests (memchr) beat one character-class regex scan here.
@@ -310,7 +329,8 @@ class _Parser:
         if maintype == "multipart":
             self.multipart(cur)
             return
-        cur.set_payload("".join(self.read_rest()))
+        # set_payload of a str only stores it.
+        cur._payload = "".join(self.read_rest())  # type: ignore[attr-defined]  # noqa: SLF001
 
     def plain_header_block(self) -> list[tuple[str, str]] | None:
         """The common case of :meth:`header_lines` + :func:`_plain_fields`, in one pass.
@@ -322,40 +342,42 @@ class _Parser:
         with nothing consumed: the line-by-line path decides those.
         """
         lines, eof = self.lines, self.eof
-        n = len(lines)
-        i = self.pos
+        n = last = end = len(lines)
         fields: list[tuple[str, str]] = []
         name = first = ""
-        more: list[str] = []
-        while i < n:
+        folded = 0  # the index of the current field's first continuation line, if any
+        for i in range(self.pos, n):
             line = lines[i]
             char = line[0]
-            if char == " " or char == "\t":
-                # No end predicate matches a line that starts with a blank.
-                if not name:
-                    return None
-                more.append(line)
-                i += 1
-                continue
-            if char in "-\r\n" and eof and any(ateof(line) for ateof in eof):
-                break  # the part ends here; the line stays unread
-            if char == "\r" or char == "\n":
-                i += 1  # the blank separator line is used up
-                break
+            if char in " \t-\r\n":  # one test for the usual "Name: value" line
+                if char == " " or char == "\t":
+                    # No end predicate matches a line that starts with a blank.
+                    if not name:
+                        return None
+                    if not folded:  # (never 0: a continuation follows a field line)
+                        folded = i
+                    continue
+                if eof and any(ateof(line) for ateof in eof):
+                    last = end = i  # the part ends here; the line stays unread
+                    break
+                if char != "-":
+                    last, end = i, i + 1  # the blank separator line is used up
+                    break
             field, colon, rest = line.partition(":")
             if not (colon and field and field.isascii() and field.isprintable()
                     and " " not in field):
                 return None
             if name:
-                fields.append((name, (first + "".join(more)).rstrip("\r\n") if more
-                               else first.rstrip("\r\n")))
-                more = []
+                if folded:
+                    fields.append((name, (first + "".join(lines[folded:i])).rstrip("\r\n")))
+                    folded = 0
+                else:
+                    fields.append((name, first.rstrip("\r\n")))
             name, first = field, rest.lstrip(" \t")
-            i += 1
         if name:
-            fields.append((name, (first + "".join(more)).rstrip("\r\n") if more
-                           else first.rstrip("\r\n")))
-        self.pos = i
+            fields.append((name, (first + "".join(lines[folded:last])).rstrip("\r\n")
+                           if folded else first.rstrip("\r\n")))
+        self.pos = end
         return fields
 
     def header_lines(self, cur: Message) -> list[str]:

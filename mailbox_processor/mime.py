@@ -121,7 +121,7 @@ def part_text(
 ) -> str:
     """Return the decoded text of a non-multipart part (transfer and charset decoding)."""
     try:
-        payload = part.get_payload(decode=True)
+        payload = fastmime.get_payload_decoded(part)
     except Exception:
         payload = None
     if payload is None:
@@ -168,8 +168,8 @@ def first_fields(msg: Message) -> dict[str, tuple[str, str]]:
     """Lowercased field name -> (name, raw value) of its first occurrence: what
     ``msg.get(name)`` looks up, for many lookups at the cost of one."""
     out: dict[str, tuple[str, str]] = {}
-    for name, value in msg.raw_items():
-        out.setdefault(name.lower(), (name, value))
+    for field in msg._headers:  # type: ignore[attr-defined]  # noqa: SLF001 - raw_items() copies
+        out.setdefault(field[0].lower(), field)
     return out
 
 
@@ -303,17 +303,13 @@ class Mail:
             if depth > MAX_DEPTH:
                 self._problem(f"message/rfc822 nesting deeper than {MAX_DEPTH}: not followed")
                 continue
-            if not part.is_multipart():
-                # A leaf: get_payload() would re-decode 8-bit text only to be dropped.
+            # What is_multipart() and get_payload() look at: a leaf's get_payload()
+            # would re-decode 8-bit text only to be dropped.
+            payload = part._payload  # type: ignore[attr-defined]  # noqa: SLF001
+            if not isinstance(payload, list):
                 continue
-            ctype = self.ctype(part)
-            try:
-                payload = part.get_payload()
-            except Exception:
-                continue
-            if isinstance(payload, list):
-                inner = depth + 1 if ctype.startswith("message/") else depth
-                stack.extend((p, inner) for p in reversed(payload) if isinstance(p, Message))
+            inner = depth + 1 if self.ctype(part).startswith("message/") else depth
+            stack.extend((p, inner) for p in reversed(payload) if isinstance(p, Message))
         if stack:
             self._problem(f"more than {MAX_PARTS} MIME parts: the rest was not read")
         return out

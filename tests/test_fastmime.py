@@ -54,6 +54,8 @@ def same_lookups(part: Message) -> None:
     assert outcome(fastmime.get_boundary, part) == outcome(Message.get_boundary, part)
     assert (outcome(fastmime.get_content_charset, part)
             == outcome(Message.get_content_charset, part))
+    assert (outcome(fastmime.get_payload_decoded, part)
+            == outcome(lambda m: m.get_payload(decode=True), part))
 
 
 def outcome(function: Callable[..., object], *args: object) -> object:
@@ -120,6 +122,13 @@ EDGE_CASES = {
     "delivery-status ended by a boundary": (b"Content-Type: multipart/report; boundary=b\n\n"
                                             b"--b\nContent-Type: message/delivery-status\n\n"
                                             b"A: 1\n\n--b\n\nB: 2\n\n\n--b--\n"),
+    "transfer encodings": (b"Content-Type: multipart/mixed; boundary=b\n\n--b\n"
+                           b"Content-Transfer-Encoding: Quoted-Printable\n\ncaf=C3=A9\n--b\n"
+                           b"Content-Transfer-Encoding: BASE64\n\nY2Fm\n--b\n"
+                           b"Content-Transfer-Encoding: x-uue\n\nbegin 644 x\n--b\n"
+                           b"Content-Transfer-Encoding: 8bit\n\ncaf\xc3\xa9\n--b\n"
+                           b"Content-Transfer-Encoding: b\xe4se64\n\nY2Fm\n--b\n"
+                           b"Content-Transfer-Encoding: 7bit\n\nplain\n--b--\n"),
     "dash lines in body": (b"Content-Type: multipart/mixed; boundary=b\n\n--b\n\n---- x\n"
                            b"--bb\n--b-\n--b--x\n--b--\n"),
 }
