@@ -214,3 +214,18 @@ def test_message_from_string_generated(pieces: list[str]) -> None:
     bytes decoded as ASCII never hold: NEL, LINE and PARAGRAPH SEPARATOR."""
     text = "".join(pieces)
     assert shape(fastmime.message_from_string(text)) == shape(email.message_from_string(text))
+
+
+def test_odd_line_breaks_are_all_of_them() -> None:
+    """split_lines tests one by one for the characters str.splitlines() breaks on
+    beyond \\r and \\n: the list is complete."""
+    breaks = {chr(c) for c in range(0x110000) if len(f"a{chr(c)}b".splitlines()) > 1}
+    assert breaks - {"\r", "\n"} == set(fastmime._ODD_LINE_BREAKS)  # noqa: SLF001
+
+
+@given(st.lists(st.sampled_from(list(fastmime._ODD_LINE_BREAKS) + ["\r", "\n", "\r\n", "x",  # noqa: SLF001
+                                                                  "\udcff", "é"]),
+                max_size=12))
+def test_split_lines(pieces: list[str]) -> None:
+    text = "".join(pieces)
+    assert fastmime.split_lines(text) == fastmime._LINES.findall(text)  # noqa: SLF001
