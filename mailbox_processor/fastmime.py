@@ -155,6 +155,32 @@ def get_payload_decoded(msg: Message) -> object:
     return msg.get_payload(decode=True)
 
 
+def as_string(msg: Message) -> str:
+    """``msg.as_string()``, without the generator for a leaf of one-line ASCII fields.
+
+    compat32's generator (no line length limit) writes such a field as ``Name: value``:
+    ``Header.encode`` breaks a value only at its line breaks (those of
+    ``str.splitlines``) or past 1,000,000 characters. A leaf that is not a
+    message/* or multipart/* has its str body written with its line breaks made "\\n".
+    Anything else is the stdlib's.
+    """
+    payload = msg._payload  # type: ignore[attr-defined]  # noqa: SLF001
+    headers: list[tuple[str, str]] = msg._headers  # type: ignore[attr-defined]  # noqa: SLF001
+    if (payload.__class__ is not str or not payload.isascii() or msg.policy is not compat32
+            or sys.version_info[:2] not in VERIFIED
+            or msg.get_content_maintype() in ("message", "multipart")):
+        return msg.as_string()
+    for name, value in headers:
+        if (value.__class__ is not str or not value.isascii()
+                or len(name) + len(value) > 100_000 or _ASCII_BREAK.search(value)):
+            return msg.as_string()
+    return "".join([f"{name}: {value}\n" for name, value in headers]) + "\n" + _NLCRE.sub(
+        "\n", payload)
+
+
+#: An ASCII character ``str.splitlines`` breaks at.
+_ASCII_BREAK = re.compile("[\r\n\x0b\x0c\x1c\x1d\x1e]")
+
 #: The transfer encodings ``Message.get_payload(decode=True)`` undoes.
 _ENCODED_CTES = ("quoted-printable", "base64", "x-uuencode", "uuencode", "uue", "x-uue")
 

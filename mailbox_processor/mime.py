@@ -151,7 +151,7 @@ def part_text(
 
 def _as_text(msg: Message) -> str:
     try:
-        return msg.as_string()
+        return fastmime.as_string(msg)
     except Exception:
         return ""
 
@@ -281,11 +281,11 @@ class Mail:
 
     def ctype(self, part: Message) -> str:
         """``part``'s content type, computed once per part."""
-        key = id(part)
-        value = self._ctypes.get(key)
-        if value is None:
-            value = self._ctypes[key] = content_type(part)
-        return value
+        try:  # (free in Python >= 3.11 when nothing is raised)
+            return self._ctypes[id(part)]
+        except KeyError:
+            value = self._ctypes[id(part)] = content_type(part)
+            return value
 
     @cached
     def parts(self) -> list[tuple[Message, int]]:
