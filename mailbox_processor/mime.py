@@ -86,14 +86,17 @@ def decode_bytes(
 
 def header_text(value: object) -> str | None:
     """Return a header value as one line of text, RFC 2047 words decoded."""
-    if value is None:
+    if value.__class__ is str:  # the usual case, tested first
+        text = value
+    elif value is None:
         return None
-    if isinstance(value, email.header.Header):
+    elif isinstance(value, email.header.Header):
         text = _decode_words(value) or str(value)
     else:
         text = str(value)
-        if "=?" in text and _ENCODED_WORD.search(text):
-            text = _decode_words(text) or text
+    if "=?" in text and not isinstance(value, email.header.Header) and _ENCODED_WORD.search(
+            text):
+        text = _decode_words(text) or text
     if "\n" in text or "\r" in text:  # else the three replacements change nothing
         text = _WS.sub(" ", text).replace("\r", "").replace("\n", " ")
     text = text.strip()

@@ -41,8 +41,14 @@ def test_header_text(value: str) -> None:
 
 
 def test_header_text_of_a_header_object() -> None:
-    value = email.header.Header("caf\udcc3\udca9\n folded", charset="unknown-8bit")
-    assert mime.header_text(value) == plain_header_text(value)
+    for value in (email.header.Header("caf\udcc3\udca9\n folded", charset="unknown-8bit"),
+                  email.header.Header("=?utf-8?q?caf=C3=A9?= x"), email.header.Header("")):
+        assert mime.header_text(value) == plain_header_text(value)
+
+    class Text(str):
+        pass
+
+    assert mime.header_text(Text("=?utf-8?q?caf=C3=A9?=")) == "café"
     assert mime.header_text(None) is None
 
 
