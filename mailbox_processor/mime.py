@@ -331,7 +331,13 @@ class Mail:
 
     def find_parts(self, *ctypes: str, max_depth: int = 0) -> list[Message]:
         """Parts of the given content types at nesting depth <= ``max_depth``."""
-        return [p for p, d in self.parts if d <= max_depth and self.ctype(p) in ctypes]
+        return [p for p, d, ctype in self._typed_parts if d <= max_depth and ctype in ctypes]
+
+    @cached
+    def _typed_parts(self) -> list[tuple[Message, int, str]]:
+        """:attr:`parts` with each part's content type, for the loops over them."""
+        ctype = self.ctype
+        return [(part, depth, ctype(part)) for part, depth in self.parts]
 
     @cached
     def notice_text(self) -> str:
@@ -343,10 +349,9 @@ class Mail:
         """
         texts: list[str] = []
         html: list[str] = []
-        for part, depth in self.parts:
+        for part, depth, ctype in self._typed_parts:
             if depth > 0:
                 continue
-            ctype = self.ctype(part)
             if part.is_multipart():
                 continue
             if ctype.startswith("multipart/"):
@@ -368,10 +373,9 @@ class Mail:
     @cached
     def returned(self) -> Message | None:
         """The returned original message (message/rfc822 or text/rfc822-headers part)."""
-        for part, depth in self.parts:
+        for part, depth, ctype in self._typed_parts:
             if depth > 1:
                 continue
-            ctype = self.ctype(part)
             if ctype in ("message/rfc822", "message/global", "message/partial"):
                 payload = part.get_payload()
                 if isinstance(payload, list) and payload and isinstance(payload[0], Message):

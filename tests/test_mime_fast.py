@@ -108,3 +108,14 @@ def test_headers_of_samples() -> None:
                                 b":", b"Subject: x\n"], max_edits=4, max_cut=40))
 def test_headers_of_edited_samples(raw: bytes) -> None:
     same_headers(raw)
+
+
+def test_find_parts_of_samples() -> None:
+    """find_parts (over the typed parts list) answers the plain filter over parts."""
+    kinds = [("message/delivery-status",), ("text/plain", "text/html"), ("message/rfc822",)]
+    for path in SAMPLES:
+        mail = mime.Mail.from_bytes(path.read_bytes())
+        for ctypes in kinds:
+            for depth in (0, 1):
+                assert mail.find_parts(*ctypes, max_depth=depth) == [
+                    p for p, d in mail.parts if d <= depth and mime.content_type(p) in ctypes]
