@@ -271,3 +271,11 @@ def test_as_string_by_type(ctype: str) -> None:
     msg.set_raw("Content-Type", ctype)
     msg.set_payload("one\r\ntwo\rthree\n")
     assert outcome(fastmime.as_string, msg) == outcome(Message.as_string, msg)
+
+
+def test_lowercase_keeps_length_but_for_one_character() -> None:
+    """fastmime.get skips a field whose name is not as long as the name looked up: only
+    U+0130 changes length in lower(), into two characters that are not both ASCII."""
+    changed = [c for c in map(chr, range(0x110000)) if len(c.lower()) != 1]
+    assert changed == ["\u0130"]
+    assert not "\u0130".lower().isascii()
