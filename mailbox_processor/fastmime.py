@@ -36,20 +36,163 @@ _HEADER_RE = re.compile(r"^(From |[\041-\071\073-\176]*:|[\t ])")
 _NLCRE = re.compile(r"\r\n|\r|\n")
 _NLCRE_EOL = re.compile(r"(\r\n|\r|\n)\Z")
 _NLCRE_BOL = re.compile(r"(\r\n|\r|\n)")
-#: Characters str.splitlines() breaks on but the feed parser does not.
-_ODD_CHARS = ("\x0b", "\x0c", "\x1c", "\x1d", "\x1e")
+#: Characters str.splitlines() breaks on but the feed parser does not (tested one by
+#: one in split_lines). The last three are not ASCII: they never come out of bytes
+#: decoded as ASCII (with surrogate escapes), only out of the text given to
+#: :func:`message_from_string`.
+_ODD_LINE_BREAKS = "\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
 _LINES = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
 
 #: An end-of-part predicate: a compiled boundary regex's ``match`` or ``_NLCRE.match``.
 _Matcher = Callable[[str], object]
 
 
+def get(msg: Message, name: str, failobj: object = None) -> object:
+    """``msg.get(name, failobj)`` for a lowercase ASCII ``name``, scanning cheaper.
+
+    ``Message.get`` lowercases ``name`` and every field name, then passes the value
+    through ``policy.header_fetch_parse``, which returns a compat32 ASCII string
+    unchanged. A length test skips most fields before ``lower()``: a name whose
+    lowercase is ASCII has as many characters as its lowercase (only U+0130 changes
+    length, into a non-ASCII pair).
+    """
+    size = len(name)
+    for field, value in msg._headers:  # type: ignore[attr-defined]  # noqa: SLF001
+        if len(field) == size and field.lower() == name:
+            return fetch(msg, field, value)
+    return failobj
+
+
+def fetch(msg: Message, field: str, value: str) -> object:
+    """``msg.policy.header_fetch_parse(field, value)``: a stored field's value as
+    ``Message.get`` returns it, at no cost for an ASCII str under compat32 (its
+    ``_sanitize_header`` returns those unchanged)."""
+    if value.__class__ is str and value.isascii() and msg.policy is compat32:
+        return value
+    return msg.policy.header_fetch_parse(field, value)
+
+
+def get_boundary(msg: Message) -> str | None:
+    """``msg.get_boundary()``, without the stdlib's general parameter machinery."""
+    value = _plain_params(msg)
+    if value is None:
+        return msg.get_boundary()
+    found = _param(value, "boundary")
+    return None if found is None else _unquote(_unquote(found)).rstrip()
+
+
+def get_content_charset(msg: Message) -> str | None:
+    """``msg.get_content_charset()``, without the stdlib's general parameter machinery."""
+    value = _plain_params(msg)
+    if value is None:
+        return msg.get_content_charset()
+    found = _param(value, "charset")
+    return None if found is None else _unquote(found).lower()
+
+
+def _plain_params(msg: Message) -> str | None:
+    """The Content-Type value when :func:`_param` decides its parameters as the stdlib
+    does, else ``None`` (the stdlib must decide).
+
+    That is an ASCII string (returned by ``header_fetch_parse`` as it is) without a
+    backslash (``quote``/``unquote`` round trips are then the identity) and without
+    ``*`` (no RFC 2231 parameter, which ``decode_params`` would reorder and decode).
+    A message without Content-Type has no parameters: ``""``.
+    """
+    value = get(msg, "content-type", "")
+    if (not isinstance(value, str) or not value.isascii() or "\\" in value
+            or "*" in value or sys.version_info[:2] not in VERIFIED):
+        return None
+    return value
+
+
+def _param(value: str, name: str) -> str | None:
+    """The raw (still quoted) value of the first parameter ``name`` in ``value``.
+
+    ``_parseparam`` + ``_get_params_preserve`` + ``get_param`` for the values
+    :func:`_plain_params` lets through: split at ``;`` except inside double quotes,
+    the name stripped and compared lowercased; a piece without ``=`` is a name with
+    the value ``""``. The first piece (the content type) counts as a parameter too.
+    On that input ``get_param`` returns :func:`_unquote` of what this returns.
+    """
+    if name not in value.lower():
+        return None
+    pieces = value.split(";")
+    count = len(pieces)
+    i = 0
+    while i < count:
+        piece = pieces[i]
+        i += 1
+        # A ";" inside a quoted string does not end the parameter.
+        while piece.count('"') % 2 and i < count:
+            piece += ";" + pieces[i]
+            i += 1
+        key, equals, found = piece.partition("=")
+        if key.strip().lower() == name:
+            return found.strip() if equals else ""
+    return None
+
+
+def _unquote(text: str) -> str:
+    """``email.utils.unquote`` for text without a backslash."""
+    if len(text) > 1 and (text[0] == '"' == text[-1] or text[0] == "<" and text[-1] == ">"):
+        return text[1:-1]
+    return text
+
+
+def get_payload_decoded(msg: Message) -> object:
+    """``msg.get_payload(decode=True)``, cheaper for a part without transfer encoding.
+
+    An ASCII str payload under no transfer encoding decodes to its ASCII bytes; every
+    other case (an encoding to undo, 8-bit text, a non-str payload) is the stdlib's.
+    """
+    payload = msg._payload  # type: ignore[attr-defined]  # noqa: SLF001
+    if isinstance(payload, list):
+        return None  # a multipart decodes to None
+    if payload.__class__ is str and payload.isascii() and str(
+            get(msg, "content-transfer-encoding", "")).lower() not in _ENCODED_CTES:
+        return payload.encode("ascii")
+    return msg.get_payload(decode=True)
+
+
+def as_string(msg: Message) -> str:
+    """``msg.as_string()``, without the generator for a leaf of one-line ASCII fields.
+
+    compat32's generator (no line length limit) writes such a field as ``Name: value``:
+    ``Header.encode`` breaks a value only at its line breaks (those of
+    ``str.splitlines``) or past 1,000,000 characters. A leaf that is not a
+    message/* or multipart/* has its str body written with its line breaks made "\\n".
+    Anything else is the stdlib's.
+    """
+    payload = msg._payload  # type: ignore[attr-defined]  # noqa: SLF001
+    headers: list[tuple[str, str]] = msg._headers  # type: ignore[attr-defined]  # noqa: SLF001
+    if (payload.__class__ is not str or not payload.isascii() or msg.policy is not compat32
+            or sys.version_info[:2] not in VERIFIED
+            or msg.get_content_maintype() in ("message", "multipart")):
+        return msg.as_string()
+    for name, value in headers:
+        if (value.__class__ is not str or not value.isascii()
+                or len(name) + len(value) > 100_000 or _ASCII_BREAK.search(value)):
+            return msg.as_string()
+    return "".join([f"{name}: {value}\n" for name, value in headers]) + "\n" + _NLCRE.sub(
+        "\n", payload)
+
+
+#: An ASCII character ``str.splitlines`` breaks at.
+_ASCII_BREAK = re.compile("[\r\n\x0b\x0c\x1c\x1d\x1e]")
+
+#: The transfer encodings ``Message.get_payload(decode=True)`` undoes.
+_ENCODED_CTES = ("quoted-printable", "base64", "x-uuencode", "uuencode", "uue", "x-uue")
+
+
 def split_lines(text: str) -> list[str]:
     """Lines with their endings, split where the feed parser splits (\\r\\n, \\r, \\n)."""
-    # Five substring tests (memchr) beat one character-class regex scan here.
-    if not any(c in text for c in _ODD_CHARS):
-        return text.splitlines(keepends=True)
-    return _LINES.findall(text)
+    # Substring tests (memchr) beat a generator over them and a character-class regex.
+    if ("\x0b" in text or "\x0c" in text or "\x1c" in text or "\x1d" in text
+            or "\x1e" in text or not text.isascii()
+            and ("\x85" in text or "\u2028" in text or "\u2029" in text)):
+        return _LINES.findall(text)
+    return text.splitlines(keepends=True)
 
 
 def message_from_bytes(raw: bytes) -> Message:
@@ -84,13 +227,17 @@ class _Parser:
     ``""`` and leaves the line unread, as ``BufferedSubFile.readline`` does.
     """
 
-    __slots__ = ("lines", "pos", "front", "eof", "stack", "cur", "last", "ctypes")
+    __slots__ = ("lines", "pos", "front", "eof", "starts", "outer_starts", "stack", "cur",
+                 "last", "ctypes")
 
     def __init__(self, lines: list[str]) -> None:
         self.lines = lines
         self.pos = 0
         self.front: list[str] = []
         self.eof: list[_Matcher] = []
+        #: What a line must start with for any predicate in ``eof`` to match it.
+        self.starts: tuple[str, ...] = ()
+        self.outer_starts: list[tuple[str, ...]] = []
         self.stack: list[Message] = []
         self.cur: Message | None = None
         self.last: Message | None = None
@@ -123,6 +270,22 @@ class _Parser:
     def unreadline(self, line: str) -> None:
         self.front.append(line)
 
+    def peek(self) -> str | None:
+        """The next line, left unread, when :meth:`readline` would return it from
+        ``lines`` (no pushed-back line first, no end predicate matching it), else
+        ``None``.
+
+        ``readline`` + ``unreadline`` of that line leaves the same state with the
+        line in ``front``; peeking leaves ``front`` empty, so that the next part's
+        headers can take :meth:`plain_header_block`.
+        """
+        if self.front or self.pos >= len(self.lines):
+            return None
+        line = self.lines[self.pos]
+        if self.eof and line[0] in "-\r\n" and any(ateof(line) for ateof in self.eof):
+            return None
+        return line
+
     def read_rest(self) -> list[str]:
         """Every line up to the end of the current part (``for line in input``)."""
         out: list[str] = []
@@ -131,7 +294,7 @@ class _Parser:
             if line == "":
                 return out
             out.append(line)
-        lines, start, eof = self.lines, self.pos, self.eof
+        lines, start, eof, starts = self.lines, self.pos, self.eof, self.starts
         if not eof:
             self.pos = len(lines)
             out.extend(lines[start:])
@@ -139,17 +302,30 @@ class _Parser:
         end = len(lines)
         for i in range(start, end):
             line = lines[i]
-            if line[0] in "-\r\n" and any(ateof(line) for ateof in eof):
+            # The first test is the fastest, the second spares most blank lines.
+            if (line[0] in "-\r\n" and line.startswith(starts)
+                    and any(ateof(line) for ateof in eof)):
                 end = i
                 break
         out.extend(lines[start:end])
         self.pos = end
         return out
 
+    def push_end(self, ateof: _Matcher, starts: tuple[str, ...]) -> None:
+        """Add an end-of-part predicate that matches only lines starting with one of
+        ``starts``."""
+        self.eof.append(ateof)
+        self.outer_starts.append(self.starts)
+        self.starts += starts
+
+    def pop_end(self) -> None:
+        self.eof.pop()
+        self.starts = self.outer_starts.pop()
+
     # -- the message stack ---------------------------------------------------------
 
     def new_message(self) -> Message:
-        msg = Message(policy=compat32)
+        msg = Message()  # compat32, the default: faster than passing it
         if self.cur is not None and self.ctypes[id(self.cur)] == "multipart/digest":
             msg.set_default_type("message/rfc822")
         if self.stack:
@@ -168,7 +344,7 @@ class _Parser:
         """``FeedParser.feed`` of the whole input, then ``close``."""
         self.parsegen()
         root = self.pop_message()
-        if root.get_content_maintype() == "multipart" and not root.is_multipart():
+        if self.ctypes[id(root)].startswith("multipart/") and not root.is_multipart():
             root.defects.append(errors.MultipartInvariantViolationDefect())
         return root
 
@@ -199,7 +375,8 @@ class _Parser:
         if maintype == "multipart":
             self.multipart(cur)
             return
-        cur.set_payload("".join(self.read_rest()))
+        # set_payload of a str only stores it.
+        cur._payload = "".join(self.read_rest())  # type: ignore[attr-defined]  # noqa: SLF001
 
     def plain_header_block(self) -> list[tuple[str, str]] | None:
         """The common case of :meth:`header_lines` + :func:`_plain_fields`, in one pass.
@@ -210,41 +387,43 @@ class _Parser:
         envelope line, a line without a colon, a continuation first) returns ``None``
         with nothing consumed: the line-by-line path decides those.
         """
-        lines, eof = self.lines, self.eof
-        n = len(lines)
-        i = self.pos
+        lines, eof, starts = self.lines, self.eof, self.starts
+        n = last = end = len(lines)
         fields: list[tuple[str, str]] = []
         name = first = ""
-        more: list[str] = []
-        while i < n:
+        folded = 0  # the index of the current field's first continuation line, if any
+        for i in range(self.pos, n):
             line = lines[i]
             char = line[0]
-            if char == " " or char == "\t":
-                # No end predicate matches a line that starts with a blank.
-                if not name:
-                    return None
-                more.append(line)
-                i += 1
-                continue
-            if char in "-\r\n" and eof and any(ateof(line) for ateof in eof):
-                break  # the part ends here; the line stays unread
-            if char == "\r" or char == "\n":
-                i += 1  # the blank separator line is used up
-                break
+            if char in " \t-\r\n":  # one test for the usual "Name: value" line
+                if char == " " or char == "\t":
+                    # No end predicate matches a line that starts with a blank.
+                    if not name:
+                        return None
+                    if not folded:  # (never 0: a continuation follows a field line)
+                        folded = i
+                    continue
+                if line.startswith(starts) and any(ateof(line) for ateof in eof):
+                    last = end = i  # the part ends here; the line stays unread
+                    break
+                if char != "-":
+                    last, end = i, i + 1  # the blank separator line is used up
+                    break
             field, colon, rest = line.partition(":")
             if not (colon and field and field.isascii() and field.isprintable()
                     and " " not in field):
                 return None
             if name:
-                fields.append((name, (first + "".join(more)).rstrip("\r\n") if more
-                               else first.rstrip("\r\n")))
-                more = []
+                if folded:
+                    fields.append((name, (first + "".join(lines[folded:i])).rstrip("\r\n")))
+                    folded = 0
+                else:
+                    fields.append((name, first.rstrip("\r\n")))
             name, first = field, rest.lstrip(" \t")
-            i += 1
         if name:
-            fields.append((name, (first + "".join(more)).rstrip("\r\n") if more
-                           else first.rstrip("\r\n")))
-        self.pos = i
+            fields.append((name, (first + "".join(lines[folded:last])).rstrip("\r\n")
+                           if folded else first.rstrip("\r\n")))
+        self.pos = end
         return fields
 
     def header_lines(self, cur: Message) -> list[str]:
@@ -266,26 +445,29 @@ class _Parser:
     def delivery_status(self) -> None:
         # Blocks of header fields separated by blank lines, each a Message.
         while True:
-            self.eof.append(_NLCRE.match)
+            self.push_end(_NLCRE.match, ("\r", "\n"))
             self.parsegen()
             self.pop_message()
-            self.eof.pop()
+            self.pop_end()
             self.readline()  # the blank line (or "" at the end)
+            if self.peek() is not None:
+                continue  # another block follows
             line = self.readline()
             if line == "":
                 break
             self.unreadline(line)
 
     def multipart(self, cur: Message) -> None:
-        boundary = cur.get_boundary()
+        boundary = get_boundary(cur)
         if boundary is None:
             cur.defects.append(errors.NoBoundaryInMultipartDefect())
             cur.set_payload("".join(self.read_rest()))
             return
-        if str(cur.get("content-transfer-encoding", "8bit")).lower() not in (
+        if str(get(cur, "content-transfer-encoding", "8bit")).lower() not in (
                 "7bit", "8bit", "binary"):
             cur.defects.append(errors.InvalidMultipartContentTransferEncodingDefect())
-        boundary_match = _boundary_matcher("--" + boundary)
+        separator = "--" + boundary
+        boundary_match = _boundary_matcher(separator)
         capturing_preamble = True
         preamble: list[str] = []
         linesep: str | None = None
@@ -312,11 +494,17 @@ class _Parser:
                     continue
                 # Consume repeated boundary lines: no empty parts between them.
                 while True:
+                    peeked = self.peek()
+                    if peeked is not None:
+                        if not boundary_match(peeked):
+                            break
+                        self.pos += 1
+                        continue
                     line = self.readline()
                     if not boundary_match(line):
                         self.unreadline(line)
                         break
-                self.eof.append(boundary_match)
+                self.push_end(boundary_match, (separator,))
                 self.parsegen()
                 # RFC 2046: the line break before a boundary belongs to the boundary.
                 last = self.last
@@ -335,7 +523,7 @@ class _Parser:
                         cut = _eol_length(payload)
                         if cut:
                             last._payload = payload[:-cut]  # type: ignore[attr-defined]  # noqa: SLF001
-                self.eof.pop()
+                self.pop_end()
                 self.pop_message()
                 self.last = self.cur
             else:

@@ -12,9 +12,9 @@ import codecs
 import email
 import email.header
 import re
-from collections.abc import KeysView
+from collections.abc import Callable, KeysView
 from email.message import Message
-from functools import cached_property
+from typing import Any, Generic, TypeVar, overload
 
 from mailbox_processor import fastmime
 
@@ -86,15 +86,20 @@ def decode_bytes(
 
 def header_text(value: object) -> str | None:
     """Return a header value as one line of text, RFC 2047 words decoded."""
-    if value is None:
+    if value.__class__ is str:  # the usual case, tested first
+        text = value
+    elif value is None:
         return None
-    if isinstance(value, email.header.Header):
+    elif isinstance(value, email.header.Header):
         text = _decode_words(value) or str(value)
     else:
         text = str(value)
-        if "=?" in text and _ENCODED_WORD.search(text):
-            text = _decode_words(text) or text
-    text = _WS.sub(" ", text).replace("\r", "").replace("\n", " ").strip()
+    if "=?" in text and not isinstance(value, email.header.Header) and _ENCODED_WORD.search(
+            text):
+        text = _decode_words(text) or text
+    if "\n" in text or "\r" in text:  # else the three replacements change nothing
+        text = _WS.sub(" ", text).replace("\r", "").replace("\n", " ")
+    text = text.strip()
     # 8-bit headers arrive as surrogate escapes with compat32.
     if not text.isascii() and _SURROGATE.search(text):
         raw = text.encode("utf-8", "surrogateescape")
@@ -119,7 +124,7 @@ def part_text(
 ) -> str:
     """Return the decoded text of a non-multipart part (transfer and charset decoding)."""
     try:
-        payload = part.get_payload(decode=True)
+        payload = fastmime.get_payload_decoded(part)
     except Exception:
         payload = None
     if payload is None:
@@ -133,7 +138,7 @@ def part_text(
             text = ""
     elif isinstance(payload, bytes):
         try:
-            charset = part.get_content_charset()
+            charset = fastmime.get_content_charset(part)
         except Exception:
             charset = None
         text = decode_bytes(payload[: limit * 2], charset, problems)
@@ -149,7 +154,7 @@ def part_text(
 
 def _as_text(msg: Message) -> str:
     try:
-        return msg.as_string()
+        return fastmime.as_string(msg)
     except Exception:
         return ""
 
@@ -166,9 +171,35 @@ def first_fields(msg: Message) -> dict[str, tuple[str, str]]:
     """Lowercased field name -> (name, raw value) of its first occurrence: what
     ``msg.get(name)`` looks up, for many lookups at the cost of one."""
     out: dict[str, tuple[str, str]] = {}
-    for name, value in msg.raw_items():
-        out.setdefault(name.lower(), (name, value))
+    for field in msg._headers:  # type: ignore[attr-defined]  # noqa: SLF001 - raw_items() copies
+        out.setdefault(field[0].lower(), field)
     return out
+
+
+_T = TypeVar("_T")
+
+
+class cached(Generic[_T]):  # noqa: N801 - named like the decorator it replaces
+    """``functools.cached_property`` without its lock (Python < 3.12 takes one on every
+    first access): the value computed on first access is stored in the instance's
+    ``__dict__``, where later lookups find it before this non-data descriptor."""
+
+    def __init__(self, func: Callable[[Any], _T]) -> None:
+        self.func = func
+        self.name = func.__name__
+        self.__doc__ = func.__doc__
+
+    @overload
+    def __get__(self, obj: None, owner: type | None = None) -> cached[_T]: ...
+
+    @overload
+    def __get__(self, obj: object, owner: type | None = None) -> _T: ...
+
+    def __get__(self, obj: object, owner: type | None = None) -> _T | cached[_T]:
+        if obj is None:
+            return self
+        value = obj.__dict__[self.name] = self.func(obj)
+        return value
 
 
 class Mail:
@@ -209,11 +240,11 @@ class Mail:
             return None
         try:
             # What Message.get(name) returns, without a scan of every field per call.
-            return header_text(self.msg.policy.header_fetch_parse(*found))
+            return header_text(fastmime.fetch(self.msg, *found))
         except Exception:
             return None
 
-    @cached_property
+    @cached
     def _fields(self) -> dict[str, tuple[str, str]]:
         return first_fields(self.msg)
 
@@ -231,35 +262,35 @@ class Mail:
         if found is None:
             return None
         try:
-            return header_text(returned.policy.header_fetch_parse(*found))
+            return header_text(fastmime.fetch(returned, *found))
         except Exception:
             return None
 
-    @cached_property
+    @cached
     def _returned_fields(self) -> dict[str, tuple[str, str]]:
         return first_fields(self.returned) if self.returned is not None else {}
 
-    @cached_property
+    @cached
     def subject(self) -> str:
         return self.header("Subject") or ""
 
-    @cached_property
+    @cached
     def from_addr(self) -> str:
         return self.header("From") or ""
 
-    @cached_property
+    @cached
     def content_type(self) -> str:
         return self.ctype(self.msg)
 
     def ctype(self, part: Message) -> str:
         """``part``'s content type, computed once per part."""
-        key = id(part)
-        value = self._ctypes.get(key)
-        if value is None:
-            value = self._ctypes[key] = content_type(part)
-        return value
+        try:  # (free in Python >= 3.11 when nothing is raised)
+            return self._ctypes[id(part)]
+        except KeyError:
+            value = self._ctypes[id(part)] = content_type(part)
+            return value
 
-    @cached_property
+    @cached
     def parts(self) -> list[tuple[Message, int]]:
         """Leaf and container parts with their message/rfc822 nesting depth.
 
@@ -275,17 +306,13 @@ class Mail:
             if depth > MAX_DEPTH:
                 self._problem(f"message/rfc822 nesting deeper than {MAX_DEPTH}: not followed")
                 continue
-            if not part.is_multipart():
-                # A leaf: get_payload() would re-decode 8-bit text only to be dropped.
+            # What is_multipart() and get_payload() look at: a leaf's get_payload()
+            # would re-decode 8-bit text only to be dropped.
+            payload = part._payload  # type: ignore[attr-defined]  # noqa: SLF001
+            if not isinstance(payload, list):
                 continue
-            ctype = self.ctype(part)
-            try:
-                payload = part.get_payload()
-            except Exception:
-                continue
-            if isinstance(payload, list):
-                inner = depth + 1 if ctype.startswith("message/") else depth
-                stack.extend((p, inner) for p in reversed(payload) if isinstance(p, Message))
+            inner = depth + 1 if self.ctype(part).startswith("message/") else depth
+            stack.extend((p, inner) for p in reversed(payload) if isinstance(p, Message))
         if stack:
             self._problem(f"more than {MAX_PARTS} MIME parts: the rest was not read")
         return out
@@ -304,9 +331,15 @@ class Mail:
 
     def find_parts(self, *ctypes: str, max_depth: int = 0) -> list[Message]:
         """Parts of the given content types at nesting depth <= ``max_depth``."""
-        return [p for p, d in self.parts if d <= max_depth and self.ctype(p) in ctypes]
+        return [p for p, d, ctype in self._typed_parts if d <= max_depth and ctype in ctypes]
 
-    @cached_property
+    @cached
+    def _typed_parts(self) -> list[tuple[Message, int, str]]:
+        """:attr:`parts` with each part's content type, for the loops over them."""
+        ctype = self.ctype
+        return [(part, depth, ctype(part)) for part, depth in self.parts]
+
+    @cached
     def notice_text(self) -> str:
         """The human-readable bounce notice: text parts outside the returned message.
 
@@ -316,17 +349,16 @@ class Mail:
         """
         texts: list[str] = []
         html: list[str] = []
-        for part, depth in self.parts:
+        for part, depth, ctype in self._typed_parts:
             if depth > 0:
                 continue
-            ctype = self.ctype(part)
             if part.is_multipart():
                 continue
             if ctype.startswith("multipart/"):
                 # A multipart whose boundary is missing or broken: its body is text.
                 texts.append(self.text_of(part))
                 continue
-            disp = (header_text(part.get("Content-Disposition")) or "").lower()
+            disp = (header_text(fastmime.get(part, "content-disposition")) or "").lower()
             if ctype == "text/plain" or (ctype.startswith("text/") and ctype != "text/html"
                                          and ctype != "text/rfc822-headers"):
                 if "attachment" in disp and texts:
@@ -338,13 +370,12 @@ class Mail:
             texts = [html_to_text(h) for h in html]
         return "\n".join(texts)
 
-    @cached_property
+    @cached
     def returned(self) -> Message | None:
         """The returned original message (message/rfc822 or text/rfc822-headers part)."""
-        for part, depth in self.parts:
+        for part, depth, ctype in self._typed_parts:
             if depth > 1:
                 continue
-            ctype = self.ctype(part)
             if ctype in ("message/rfc822", "message/global", "message/partial"):
                 payload = part.get_payload()
                 if isinstance(payload, list) and payload and isinstance(payload[0], Message):

@@ -7,6 +7,7 @@ preamble, epilogue, defects (type and text), default type and charset.
 from __future__ import annotations
 
 import email
+from collections.abc import Callable
 from email.message import Message
 from pathlib import Path
 
@@ -38,6 +39,36 @@ def same_tree(raw: bytes) -> None:
     # The content types handed over are what the parts themselves say.
     for part in msg.walk():
         assert ctypes[id(part)] == part.get_content_type()
+        same_lookups(part)
+
+
+#: Field names looked up through fastmime.get in the project.
+NAMES = ("content-type", "content-transfer-encoding", "content-disposition", "subject",
+         "from", "to", "x-missing")
+
+
+def same_lookups(part: Message) -> None:
+    """fastmime's header and parameter lookups answer what the Message methods do."""
+    for name in NAMES:
+        assert outcome(fastmime.get, part, name) == outcome(Message.get, part, name)
+    assert outcome(fastmime.get_boundary, part) == outcome(Message.get_boundary, part)
+    assert (outcome(fastmime.get_content_charset, part)
+            == outcome(Message.get_content_charset, part))
+    assert (outcome(fastmime.get_payload_decoded, part)
+            == outcome(lambda m: m.get_payload(decode=True), part))
+    if not part.is_multipart():  # (a container is the stdlib's: not rendered twice)
+        assert outcome(fastmime.as_string, part) == outcome(Message.as_string, part)
+
+
+def outcome(function: Callable[..., object], *args: object) -> object:
+    """What ``function(*args)`` returns (as text: Header objects compare by identity),
+    or the type of what it raises (a str with both surrogates and other non-ASCII
+    characters, which the bytes parser never makes, breaks ``Header``)."""
+    try:
+        result = function(*args)
+        return type(result), str(result)
+    except Exception as exc:
+        return "raised", type(exc)
 
 
 EDGE_CASES = {
@@ -86,6 +117,20 @@ EDGE_CASES = {
     "rfc822 at top": b"Content-Type: message/rfc822\n\nSubject: inner\n\nbody\n",
     "headers only": b"Subject: x\nTo: y\n",
     "empty": b"",
+    "boundary as the last line": b"Content-Type: multipart/mixed; boundary=b\n\n--b\n--b",
+    "inner boundary then outer boundary": (b"Content-Type: multipart/mixed; boundary=o\n\n"
+                                           b"--o\nContent-Type: multipart/mixed; boundary=i\n"
+                                           b"\n--i\n--i\n--o\n\nx\n--o--\n"),
+    "delivery-status ended by a boundary": (b"Content-Type: multipart/report; boundary=b\n\n"
+                                            b"--b\nContent-Type: message/delivery-status\n\n"
+                                            b"A: 1\n\n--b\n\nB: 2\n\n\n--b--\n"),
+    "transfer encodings": (b"Content-Type: multipart/mixed; boundary=b\n\n--b\n"
+                           b"Content-Transfer-Encoding: Quoted-Printable\n\ncaf=C3=A9\n--b\n"
+                           b"Content-Transfer-Encoding: BASE64\n\nY2Fm\n--b\n"
+                           b"Content-Transfer-Encoding: x-uue\n\nbegin 644 x\n--b\n"
+                           b"Content-Transfer-Encoding: 8bit\n\ncaf\xc3\xa9\n--b\n"
+                           b"Content-Transfer-Encoding: b\xe4se64\n\nY2Fm\n--b\n"
+                           b"Content-Transfer-Encoding: 7bit\n\nplain\n--b--\n"),
     "dash lines in body": (b"Content-Type: multipart/mixed; boundary=b\n\n--b\n\n---- x\n"
                            b"--bb\n--b-\n--b--x\n--b--\n"),
 }
@@ -124,6 +169,113 @@ def test_mutated_fixtures(raw: bytes) -> None:
     same_tree(raw)
 
 
+PARAM_PIECES = ["multipart/mixed", "text/plain", ";", "; ", ";\n\t", '"', "=", " = ", "boundary",
+                "BOUNDARY", "Boundary ", "charset", "CharSet", "utf-8", "\"UTF-8\"", "b", "<",
+                ">", "\\", "*", "*0", "'", "%41", " ", "\t", "\x0b", "\x1c", "\udcff", "\u0130",
+                "\u212a", "é", "name"]
+
+
+@given(st.lists(st.lists(st.sampled_from(PARAM_PIECES) | st.text(max_size=3), max_size=14)
+                .map("".join), min_size=0, max_size=3),
+       st.sampled_from(["Content-Type", "content-type", "CONTENT-TYPE", "X-Other"]))
+def test_parameters(values: list[str], name: str) -> None:
+    """Content-Type values of every shape: quoted, bare names, RFC 2231, 8-bit."""
+    msg = Message()
+    for value in values:
+        msg.set_raw(name, value)
+    same_lookups(msg)
+
+
+@pytest.mark.parametrize("value", [
+    'multipart/mixed; boundary="a;b"; charset=x', 'multipart/mixed; boundary="a\\"b"',
+    "multipart/mixed; boundary*=utf-8''%41", "multipart/mixed; boundary*0=a; boundary*1=b",
+    "multipart/mixed; boundary*0=a; boundary=z", "boundary=first; boundary=second",
+    'text/plain; charset="<UTF-8>"', "text/plain; charset", "text/plain; CHARSET = x ;",
+    'multipart/mixed; boundary=""x""', "multipart/mixed; boundary=<<x>> ",
+    'text/plain; x="; charset=no"; charset=yes', 'text/plain; x="; charset=no',
+    "text/plain; charset=caf\udce9", "text/plain; charset=\u212aoi8-r"])
+def test_parameter_cases(value: str) -> None:
+    msg = Message()
+    msg.set_raw("Content-Type", value)
+    same_lookups(msg)
+    # Two fields: the first one counts.
+    msg.set_raw("content-type", "text/plain; charset=second; boundary=second")
+    same_lookups(msg)
+
+
 def test_message_from_string_too() -> None:
     text = EDGE_CASES["dsn"].decode()
     assert shape(fastmime.message_from_string(text)) == shape(email.message_from_string(text))
+
+
+@given(st.lists(st.sampled_from([p.decode("latin-1") for p in PIECES]
+                                + ["\x85", "\u2028", "\u2029", "caf\xe9", "Subject: x\n"])
+                | st.text(max_size=4), max_size=40))
+def test_message_from_string_generated(pieces: list[str]) -> None:
+    """Decoded text (returned headers) may hold line breaks of str.splitlines() that
+    bytes decoded as ASCII never hold: NEL, LINE and PARAGRAPH SEPARATOR."""
+    text = "".join(pieces)
+    assert shape(fastmime.message_from_string(text)) == shape(email.message_from_string(text))
+
+
+def test_odd_line_breaks_are_all_of_them() -> None:
+    """split_lines tests one by one for the characters str.splitlines() breaks on
+    beyond \\r and \\n: the list is complete."""
+    breaks = {chr(c) for c in range(0x110000) if len(f"a{chr(c)}b".splitlines()) > 1}
+    assert breaks - {"\r", "\n"} == set(fastmime._ODD_LINE_BREAKS)  # noqa: SLF001
+
+
+@given(st.lists(st.sampled_from(list(fastmime._ODD_LINE_BREAKS) + ["\r", "\n", "\r\n", "x",  # noqa: SLF001
+                                                                  "\udcff", "é"]),
+                max_size=12))
+def test_split_lines(pieces: list[str]) -> None:
+    text = "".join(pieces)
+    assert fastmime.split_lines(text) == fastmime._LINES.findall(text)  # noqa: SLF001
+
+
+TEXT_PIECES = [" ", "\t", "\r", "\n", "\r\n", "\x0b", "\x1c", ":", "x", "é", "\udcff",
+               "From ", "=?utf-8?q?x?=", "; ", "Content-Type", "multipart/mixed", "message/rfc822",
+               "text/plain", "a" * 80]
+
+
+@given(st.lists(st.tuples(st.sampled_from(["Subject", "Content-Type", "X", "content-type"]),
+                          st.lists(st.sampled_from(TEXT_PIECES), max_size=6).map("".join)),
+                max_size=4),
+       st.none() | st.lists(st.sampled_from(TEXT_PIECES), max_size=8).map("".join),
+       st.booleans())
+def test_as_string(fields: list[tuple[str, str]], payload: str | None, digest: bool) -> None:
+    """as_string of generated leaves: folded, 8-bit, long, odd line breaks, typed."""
+    msg = Message()
+    for name, value in fields:
+        msg.set_raw(name, value)
+    msg._payload = payload  # noqa: SLF001
+    if digest:
+        msg.set_default_type("message/rfc822")
+    assert outcome(fastmime.as_string, msg) == outcome(Message.as_string, msg)
+
+
+@pytest.mark.parametrize("value", ["x" * 99_990, "x" * 99_999 + " y", "x" * 1_000_010 + " y"])
+def test_as_string_of_a_long_field(value: str) -> None:
+    """Past 1,000,000 characters the generator folds: not a one-line field any more."""
+    msg = Message()
+    msg.set_raw("Subject", value)
+    msg.set_payload("body\r\n")
+    assert fastmime.as_string(msg) == msg.as_string()
+
+
+@pytest.mark.parametrize("ctype", ["multipart/mixed", "message/rfc822", "message/delivery-status",
+                                   "text/plain", "application/octet-stream"])
+def test_as_string_by_type(ctype: str) -> None:
+    """The generator writes the str body of a message/* or multipart/* part as it is."""
+    msg = Message()
+    msg.set_raw("Content-Type", ctype)
+    msg.set_payload("one\r\ntwo\rthree\n")
+    assert outcome(fastmime.as_string, msg) == outcome(Message.as_string, msg)
+
+
+def test_lowercase_keeps_length_but_for_one_character() -> None:
+    """fastmime.get skips a field whose name is not as long as the name looked up: only
+    U+0130 changes length in lower(), into two characters that are not both ASCII."""
+    changed = [c for c in map(chr, range(0x110000)) if len(c.lower()) != 1]
+    assert changed == ["\u0130"]
+    assert not "\u0130".lower().isascii()

@@ -1,0 +1,121 @@
+"""The shortcuts in mailbox_processor.mime answer what the plain code they replace did."""
+
+from __future__ import annotations
+
+import email.header
+from email.message import Message
+from pathlib import Path
+
+from hypothesis import given
+from hypothesis import strategies as st
+from strategies import edited_samples
+
+from mailbox_processor import mime
+
+
+def plain_header_text(value: object) -> str | None:
+    """mime.header_text as it was: the whitespace regex and replacements on every value."""
+    if value is None:
+        return None
+    if isinstance(value, email.header.Header):
+        text = mime._decode_words(value) or str(value)  # noqa: SLF001
+    else:
+        text = str(value)
+        if "=?" in text and mime._ENCODED_WORD.search(text):  # noqa: SLF001
+            text = mime._decode_words(text) or text  # noqa: SLF001
+    text = mime._WS.sub(" ", text).replace("\r", "").replace("\n", " ").strip()  # noqa: SLF001
+    if not text.isascii() and mime._SURROGATE.search(text):  # noqa: SLF001
+        text = mime.decode_bytes(text.encode("utf-8", "surrogateescape"), "utf-8")
+    return text
+
+
+HEADER_PIECES = ["\r", "\n", "\r\n", " ", "\t", "\r\n\t", "\n ", "=?utf-8?q?caf=C3=A9?=",
+                 "=?iso-8859-1?b?Y2Fm6Q==?=", "=?x?q?", "?=", "\udcc3\udca9", "é", "a", "\x0b",
+                 "\u2028"]
+
+
+@given(st.lists(st.sampled_from(HEADER_PIECES) | st.text(max_size=3), max_size=12)
+       .map("".join))
+def test_header_text(value: str) -> None:
+    assert mime.header_text(value) == plain_header_text(value)
+
+
+def test_header_text_of_a_header_object() -> None:
+    for value in (email.header.Header("caf\udcc3\udca9\n folded", charset="unknown-8bit"),
+                  email.header.Header("=?utf-8?q?caf=C3=A9?= x"), email.header.Header("")):
+        assert mime.header_text(value) == plain_header_text(value)
+
+    class Text(str):
+        pass
+
+    assert mime.header_text(Text("=?utf-8?q?caf=C3=A9?=")) == "café"
+    assert mime.header_text(None) is None
+
+
+class Counted:
+    calls = 0
+
+    @mime.cached
+    def value(self) -> list[int]:
+        """Doc of value."""
+        Counted.calls += 1
+        return [Counted.calls]
+
+
+def test_cached_computes_once_per_instance() -> None:
+    Counted.calls = 0
+    first, second = Counted(), Counted()
+    assert first.value is first.value
+    assert first.value == [1]
+    assert second.value == [2]
+    assert Counted.calls == 2
+    assert isinstance(Counted.__dict__["value"], mime.cached)
+    assert Counted.value.__doc__ == "Doc of value."
+
+
+ROOT = Path(__file__).resolve().parents[1]
+CORPUS = ROOT.parent / "shared" / "corpus" / "emails"
+SAMPLES = sorted(p for p in (ROOT / "fixtures").rglob("*.eml")) + (
+    sorted(CORPUS.iterdir()) if CORPUS.is_dir() else [])
+
+
+def plain_get(msg: Message | None, name: str) -> str | None:
+    """Mail.header / returned_header as plain code: Message.get, then header_text."""
+    if msg is None:
+        return None
+    try:
+        return plain_header_text(msg.get(name))
+    except Exception:
+        return None
+
+
+def same_headers(raw: bytes) -> None:
+    mail = mime.Mail.from_bytes(raw)
+    returned = mail.returned
+    names = {"subject", "from", "x-missing", "Content-Type", "MESSAGE-ID"}
+    names |= set(mail.field_names) | {k.lower() for k in (returned or {})}
+    for name in names:
+        assert mail.header(name) == plain_get(mail.msg, name)
+        assert mail.returned_header(name) == plain_get(returned, name)
+
+
+def test_headers_of_samples() -> None:
+    for path in SAMPLES:
+        same_headers(path.read_bytes())
+
+
+@given(edited_samples(SAMPLES, [b"\xff", b"\xc3\xa9", b"=?utf-8?q?=C3=A9?=", b"\n ", b"\n",
+                                b":", b"Subject: x\n"], max_edits=4, max_cut=40))
+def test_headers_of_edited_samples(raw: bytes) -> None:
+    same_headers(raw)
+
+
+def test_find_parts_of_samples() -> None:
+    """find_parts (over the typed parts list) answers the plain filter over parts."""
+    kinds = [("message/delivery-status",), ("text/plain", "text/html"), ("message/rfc822",)]
+    for path in SAMPLES:
+        mail = mime.Mail.from_bytes(path.read_bytes())
+        for ctypes in kinds:
+            for depth in (0, 1):
+                assert mail.find_parts(*ctypes, max_depth=depth) == [
+                    p for p, d in mail.parts if d <= depth and mime.content_type(p) in ctypes]
