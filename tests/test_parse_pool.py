@@ -75,3 +75,18 @@ def test_ingest_keeps_the_packed_raw_of_the_workers(tmp_path: Path) -> None:
         ingest_batch(db, raws, parsed=pool.parse(raws))
     kept = {sha: raw for sha, raw, _row in store.iter_raw_messages(db)}
     assert sorted(kept.values()) == sorted(r.raw for r in raws)
+
+
+def test_workers_run_nicer_than_the_main_process() -> None:
+    """The parsers leave the CPU to the main process, the one serial step."""
+    import os
+
+    from mailbox_processor.pipeline import WORKER_NICENESS
+
+    with ParsePool(2) as pool:
+        pool.parse(list(iter_paths([FIXTURES / "maildir"])))
+        pids = list(pool._pool._processes)
+        assert len(pids) == 2
+        mine = os.getpriority(os.PRIO_PROCESS, 0)
+        for pid in pids:
+            assert os.getpriority(os.PRIO_PROCESS, pid) == min(19, mine + WORKER_NICENESS)
