@@ -192,6 +192,13 @@ def _flufl_failures(
     for detector, gate, patterns in plan:
         if gate is not None and not gate(view):
             continue
+        if detector.__name__ == "Exim" and gate is not None:
+            # (Gated, so flufl.bounce is the version the shortcut was read from.)
+            failed = _exim_failures(msg)
+            if failed is not None:
+                if failed:
+                    return frozenset(), failed
+                continue
         instance = detector()
         if patterns:
             body, lowered = view.body, view.lowered
@@ -262,6 +269,34 @@ class _FluflView:
         if lowered:
             return phrase.lower() in lowered
         return pattern.search(self.body) is not None
+
+
+#: An address list that ``email.utils.getaddresses`` reads as its plain tokens:
+#: addr-specs of atom characters and dots with one "@" and a domain, no quotes,
+#: comments, brackets, escapes or line breaks, separated by commas and blanks.
+_PLAIN_TOKEN = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]*@[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+"
+_PLAIN_ADDRESS_LIST = re.compile(rf"[ \t]*{_PLAIN_TOKEN}[ \t]*(?:,[ \t]*{_PLAIN_TOKEN}[ \t]*)*")
+_PLAIN_ADDRESS = re.compile(_PLAIN_TOKEN)
+
+
+def _exim_failures(msg: email.message.Message) -> frozenset[bytes] | None:
+    """What flufl.bounce's Exim detector reports failed (``getaddresses`` of the
+    X-Failed-Recipients fields, each address as ASCII bytes), read without
+    ``getaddresses`` when the fields are plain address lists (its parser walks the
+    text a character at a time in Python); ``None`` for other fields: the detector
+    then runs.
+
+    ``getaddresses`` joins the fields with ", " and for each plain token (see
+    :data:`_PLAIN_ADDRESS_LIST`) returns ``("", token)``: the phrase reader stops at
+    the "@", the addr-spec reader keeps atoms and dots as they are.
+    """
+    values = msg.get_all("x-failed-recipients", [])
+    if not all(value.__class__ is str for value in values):
+        return None
+    joined = ", ".join(values)
+    if not values or not _PLAIN_ADDRESS_LIST.fullmatch(joined):
+        return None
+    return frozenset(token.encode("ascii") for token in _PLAIN_ADDRESS.findall(joined))
 
 
 def _addr_may_hold(value: object, needle: str) -> bool:
