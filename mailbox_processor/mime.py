@@ -271,6 +271,11 @@ class Mail:
         return first_fields(self.returned) if self.returned is not None else {}
 
     @cached
+    def raw_lower(self) -> bytes:
+        """``raw.lower()``, made once per message for the parsers' byte tests."""
+        return self.raw.lower()
+
+    @cached
     def subject(self) -> str:
         return self.header("Subject") or ""
 

@@ -20,7 +20,7 @@ class ARF:
 
     def parse(self, mail: Mail) -> list[Finding]:
         """See :class:`mailbox_processor.parsers.Parser`."""
-        if not _may_be_arf(mail.raw):
+        if not _may_be_arf(mail):
             return []
         return self._parse(mail)
 
@@ -66,8 +66,8 @@ class ARF:
         ]
 
 
-def _may_be_arf(raw: bytes) -> bool:
-    """False when the bytes cannot make a feedback report or a JMRP one.
+def _may_be_arf(mail: Mail) -> bool:
+    """False when the message's bytes cannot make a feedback report or a JMRP one.
 
     (Most mail is neither: this spares the look through the parts and the decoding of
     the Content-Type.) A ``message/feedback-report`` part or a Content-Type naming
@@ -77,6 +77,8 @@ def _may_be_arf(raw: bytes) -> bool:
     where a line broke, and the word has none, so it cannot join it.
     """
     # (Cheapest first. A search for one byte is several times faster than one for two:
-    # "?" is in few messages, so it is looked for before "=?".)
+    # "?" is in few messages, so it is looked for before "=?". The lowered bytes are
+    # kept on the Mail: the legacy parser reads them too.)
+    raw = mail.raw
     return (not raw.isascii() or (b"?" in raw and b"=?" in raw)
-            or b"feedback-report" in raw.lower() or b"X-HmXmrOriginalRecipient" in raw)
+            or b"feedback-report" in mail.raw_lower or b"X-HmXmrOriginalRecipient" in raw)

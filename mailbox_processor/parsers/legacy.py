@@ -18,9 +18,9 @@ import re
 from collections.abc import Callable, Collection, Iterator
 from email.iterators import body_line_iterator
 from types import ModuleType
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import ClassVar
 
-from mailbox_processor.mime import Mail, header_text
+from mailbox_processor.mime import Mail, cached, header_text
 from mailbox_processor.models import Finding
 from mailbox_processor.parsers.context import (
     _ERRORISH,
@@ -192,6 +192,13 @@ def _flufl_failures(
     for detector, gate, patterns in plan:
         if gate is not None and not gate(view):
             continue
+        if detector.__name__ == "Exim" and gate is not None:
+            # (Gated, so flufl.bounce is the version the shortcut was read from.)
+            failed = _exim_failures(msg)
+            if failed is not None:
+                if failed:
+                    return frozenset(), failed
+                continue
         instance = detector()
         if patterns:
             body, lowered = view.body, view.lowered
@@ -206,23 +213,6 @@ def _flufl_failures(
         if temporary or permanent:
             return frozenset(temporary), frozenset(permanent)
     return frozenset(), frozenset()
-
-
-_T = TypeVar("_T")
-
-
-class _computed_once(Generic[_T]):
-    """``functools.cached_property`` without its lock: on Python 3.11 the lock makes
-    each first read cost ~0.7 us, more than most of the values read here."""
-
-    def __init__(self, func: Callable[[Any], _T]) -> None:
-        self.func = func
-        self.name = func.__name__
-
-    def __get__(self, obj: Any, owner: type | None = None) -> _T:
-        value = self.func(obj)
-        obj.__dict__[self.name] = value  # (read from there from now on)
-        return value
 
 
 class _FluflView:
@@ -240,7 +230,7 @@ class _FluflView:
         Message scans and lowercases every field name per question)."""
         return name in self.field_names if self.field_names is not None else name in self.msg
 
-    @_computed_once
+    @cached
     def body(self) -> str:
         """The body lines as flufl.bounce's line-scanning detectors see them, joined:
         a match inside one line is a match inside this text."""
@@ -251,22 +241,22 @@ class _FluflView:
             return payload if isinstance(payload, str) else ""
         return "".join(body_line_iterator(self.msg))
 
-    @_computed_once
+    @cached
     def lowered(self) -> str:
         """The body lowercased if it is ASCII, else "" (case-insensitive ASCII
         matching is plain lowercase matching; not so for other text)."""
         body = self.body
         return body.lower() if body.isascii() else ""
 
-    @_computed_once
+    @cached
     def ctype(self) -> str:
         return self.msg.get_content_type()
 
-    @_computed_once
+    @cached
     def multipart(self) -> bool:
         return self.msg.is_multipart()
 
-    @_computed_once
+    @cached
     def from_(self) -> object:
         """``msg.get('from', '')``: a str, or a Header when the field has raw 8-bit bytes."""
         return self.msg.get("from", "")
@@ -279,6 +269,34 @@ class _FluflView:
         if lowered:
             return phrase.lower() in lowered
         return pattern.search(self.body) is not None
+
+
+#: An address list that ``email.utils.getaddresses`` reads as its plain tokens:
+#: addr-specs of atom characters and dots with one "@" and a domain, no quotes,
+#: comments, brackets, escapes or line breaks, separated by commas and blanks.
+_PLAIN_TOKEN = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]*@[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+"
+_PLAIN_ADDRESS_LIST = re.compile(rf"[ \t]*{_PLAIN_TOKEN}[ \t]*(?:,[ \t]*{_PLAIN_TOKEN}[ \t]*)*")
+_PLAIN_ADDRESS = re.compile(_PLAIN_TOKEN)
+
+
+def _exim_failures(msg: email.message.Message) -> frozenset[bytes] | None:
+    """What flufl.bounce's Exim detector reports failed (``getaddresses`` of the
+    X-Failed-Recipients fields, each address as ASCII bytes), read without
+    ``getaddresses`` when the fields are plain address lists (its parser walks the
+    text a character at a time in Python); ``None`` for other fields: the detector
+    then runs.
+
+    ``getaddresses`` joins the fields with ", " and for each plain token (see
+    :data:`_PLAIN_ADDRESS_LIST`) returns ``("", token)``: the phrase reader stops at
+    the "@", the addr-spec reader keeps atoms and dots as they are.
+    """
+    values = msg.get_all("x-failed-recipients", [])
+    if not all(value.__class__ is str for value in values):
+        return None
+    joined = ", ".join(values)
+    if not values or not _PLAIN_ADDRESS_LIST.fullmatch(joined):
+        return None
+    return frozenset(token.encode("ascii") for token in _PLAIN_ADDRESS.findall(joined))
 
 
 def _addr_may_hold(value: object, needle: str) -> bool:
@@ -569,15 +587,24 @@ def _returned_senders(mail: Mail, rest: str) -> set[str]:
         for name in ("Return-Path", "From", "Sender"):
             values.append(mail.returned_header(name) or "")
     else:
-        head = rest[:20000].split("\n\n", 2)
-        values.extend(m.group(1) for m in _INLINE_SENDER.finditer("\n\n".join(head[:2])))
+        values.extend(m.group(1) for m in _INLINE_SENDER.finditer(_two_paragraphs(rest[:20000])))
     out: set[str] = set()
     for value in values:
-        for m in ADDRESS.finditer(value):
+        for m in find_addresses(value):
             addr = normalise_address(m.group(1))
             if addr:
                 out.add(addr)
     return out
+
+
+def _two_paragraphs(text: str) -> str:
+    """``"\n\n".join(text.split("\n\n", 2)[:2])``: ``text`` up to its second blank
+    line, without splitting the rest."""
+    first = text.find("\n\n")
+    if first < 0:
+        return text
+    second = text.find("\n\n", first + 2)
+    return text if second < 0 else text[:second]
 
 
 def _returned_recipients(mail: Mail, rest: str) -> list[str]:
@@ -589,7 +616,7 @@ def _returned_recipients(mail: Mail, rest: str) -> list[str]:
         m = _INLINE_TO.search(rest[:20000])
         value = m.group(1) if m else None
     out: list[str] = []
-    for m in ADDRESS.finditer(value or ""):
+    for m in find_addresses(value or ""):
         addr = normalise_address(m.group(1))
         if addr and addr not in out:
             out.append(addr)
@@ -610,7 +637,7 @@ class Legacy:
         excluded = self._excluded(mail)
 
         found: list[str] = []
-        ids = _message_ids(mail.raw)
+        ids = _message_ids(mail.raw, mail.raw_lower)
         senders = _returned_senders(mail, notice[len(text):])
         excluded |= ids | senders
         lowered = lowered_text(text) if text.isascii() else ""
@@ -631,7 +658,7 @@ class Legacy:
         xfr = mail.msg.get_all("X-Failed-Recipients") \
             if "x-failed-recipients" in mail.field_names else None  # (get_all reads every field)
         for value in xfr or []:
-            for m in ADDRESS.finditer(header_text(value) or ""):
+            for m in find_addresses(header_text(value) or ""):
                 self._add(found, m.group(1), excluded)
         # (The notice-only message has the same header fields as far as the gates ask.)
         for addr in _flufl_addresses(_notice_only(mail, text), mail.field_names):
@@ -705,13 +732,13 @@ class Legacy:
         for name in ("From", "To", "Reply-To", "Sender"):
             # (``from_addr`` is the From header, decoded once per message.)
             text = mail.from_addr if name == "From" else mail.header(name) or ""
-            for m in ADDRESS.finditer(text):
+            for m in find_addresses(text):
                 a = normalise_address(m.group(1))
                 if a:
                     out.add(a)
         returned = mail.returned
         if returned is not None:
-            for m in ADDRESS.finditer(mail.returned_header("From") or ""):
+            for m in find_addresses(mail.returned_header("From") or ""):
                 a = normalise_address(m.group(1))
                 if a:
                     out.add(a)
@@ -727,15 +754,17 @@ _QUEUE_ID = re.compile(rb"<([^<>\s@]{10,}@[^<>\s]+)>")
 _MSGID_QUICK = QuickPattern(_MSGID)
 
 
-def _msgid_fields(raw: bytes) -> Iterator[re.Match[bytes]]:
-    """``_MSGID.finditer(raw)``, tried at line starts only, in the lowered bytes."""
-    return _MSGID_QUICK.finditer(raw)
+def _msgid_fields(raw: bytes, lowered: bytes | None = None) -> Iterator[re.Match[bytes]]:
+    """``_MSGID.finditer(raw)``, tried at line starts only, in the lowered bytes
+    (``lowered``: ``raw.lower()`` if already made)."""
+    return _MSGID_QUICK.finditer(raw, lowered)
 
 
-def _message_ids(raw: bytes) -> set[str]:
-    """Message-IDs anywhere in the message: id@host tokens that are not recipients."""
+def _message_ids(raw: bytes, lowered: bytes | None = None) -> set[str]:
+    """Message-IDs anywhere in the message: id@host tokens that are not recipients
+    (``lowered``: ``raw.lower()`` if already made)."""
     out: set[str] = set()
-    for m in _msgid_fields(raw[:1_000_000]):
+    for m in _msgid_fields(raw[:1_000_000], None if lowered is None else lowered[:1_000_000]):
         # The field's own line and its folded continuation lines.
         end = m.end()
         while True:

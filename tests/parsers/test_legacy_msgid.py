@@ -14,7 +14,10 @@ CORPUS = ROOT.parent / "shared" / "corpus" / "emails"
 
 
 def spans(raw: bytes) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
-    return [m.span() for m in _msgid_fields(raw)], [m.span() for m in _MSGID.finditer(raw)]
+    fast = [m.span() for m in _msgid_fields(raw)]
+    # The same when the lowered bytes are handed in (as the parser does).
+    assert [m.span() for m in _msgid_fields(raw, raw.lower())] == fast
+    return fast, [m.span() for m in _MSGID.finditer(raw)]
 
 
 def test_real_messages() -> None:
