@@ -19,6 +19,7 @@ from typing import ClassVar
 from mailbox_processor.mime import Mail, part_text
 from mailbox_processor.models import Finding
 from mailbox_processor.parsers.context import (
+    QuickPattern,
     cut_returned,
     diagnostic_near,
     error_paragraphs,
@@ -30,14 +31,9 @@ from mailbox_processor.text import find_command, normalise_address
 
 _DS_TYPES = ("message/delivery-status", "message/global-delivery-status")
 _FIELD = re.compile(r"^([A-Za-z][A-Za-z0-9-]{1,40})[ \t]*:[ \t]*(.*)$")
-_FIELDS_IN_TEXT = re.compile(r"^(?:Final|Original)-Recipient[ \t]*:", re.M | re.I)
-_FINAL_RECIPIENT = re.compile(r"^final-recipient[ \t]*:", re.M | re.I)
-# The same two for lowercased ASCII text with a "\n" put in front: "\n" stands for
-# the line start, so that re can look for a literal instead of trying every position
-# (and without re.I, which is several times slower; on other text re.I also reads
-# "ı" as "i").
-_FIELDS_IN_TEXT_LC = re.compile(r"\n(?:final|original)-recipient[ \t]*:")
-_FINAL_RECIPIENT_LC = re.compile(r"\nfinal-recipient[ \t]*:")
+#: Field lines found fast (see :class:`QuickPattern`).
+_FIELDS_IN_TEXT = QuickPattern(re.compile(r"^(?:Final|Original)-Recipient[ \t]*:", re.M | re.I))
+_FINAL_RECIPIENT = QuickPattern(re.compile(r"^final-recipient[ \t]*:", re.M | re.I))
 _STATUS_CODE = re.compile(r"[245]\.\d{1,3}\.\d{1,3}")
 
 _PER_MESSAGE = {"reporting-mta", "arrival-date", "received-from-mta", "original-envelope-id",
@@ -285,18 +281,14 @@ def _norm_action(value: str | None) -> str | None:
 
 def _has_recipient_fields(text: str) -> bool:
     """``text`` has a Final-Recipient or Original-Recipient field line."""
-    if text.isascii():
-        # (Lowercased through the helpers' cache: the legacy parser, next in line,
-        # lowercases the same notice to look for the returned message.)
-        return _FIELDS_IN_TEXT_LC.search("\n" + lowered_text(text)) is not None
-    return _FIELDS_IN_TEXT.search(text) is not None
+    # (Lowercased through the helpers' cache: the legacy parser, next in line,
+    # lowercases the same notice to look for the returned message.)
+    return _FIELDS_IN_TEXT.found_in(text, lowered_text(text) if text.isascii() else None)
 
 
 def _count_final_recipients(text: str) -> int:
     """How many Final-Recipient field lines ``text`` has."""
-    if text.isascii():
-        return len(_FINAL_RECIPIENT_LC.findall("\n" + text.lower()))
-    return len(_FINAL_RECIPIENT.findall(text))
+    return sum(1 for _m in _FINAL_RECIPIENT.finditer(text))
 
 
 class DSN:

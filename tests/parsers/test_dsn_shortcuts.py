@@ -345,7 +345,7 @@ def top_level_branches(pattern: str) -> list[str]:
 
 
 def test_every_marker_needs_a_dash_line_or_a_marker_word() -> None:
-    branches = top_level_branches(context._RETURNED_MARKERS_LC.pattern)
+    branches = top_level_branches(context.RETURNED_MARKERS.pattern.lower())
     assert len(branches) == 8
     for branch in branches:
         # A dash right after the line's blanks (the branch opens with it, not
@@ -360,10 +360,6 @@ def test_every_marker_needs_a_dash_line_or_a_marker_word() -> None:
 
 
 def plain_find_returned(text: str) -> re.Match[str] | None:
-    if text.isascii():
-        low = text.lower()
-        line = context._RETURNED_MARKERS_AFTER_NL.search("\n" + low)
-        return context._RETURNED_MARKERS_LC.search(low, line.start()) if line else None
     return context.RETURNED_MARKERS.search(text)
 
 
