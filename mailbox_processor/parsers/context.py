@@ -390,11 +390,16 @@ def diagnostic_near(
                 break  # the next failed recipient's reply
             chunk.append(stripped)
         context = " ".join(chunk if chunk[0] else chunk[1:])
-        if not _CODE.search(context):
+        coded = _CODE.search(context) is not None
+        if not coded:
             # Gmail and others put the remote reply in the next paragraph ("The error
             # that the other server returned was:"): take it when it names no one else.
             context = (context + " " + _reply_below(lines, n + len(chunk), addr)).strip()
-        score = _hint_score(context, ranked)
+        # A code is a hint: a lone occurrence's score is known when there is one. (In
+        # ASCII text, where lowercasing changes letters only, not what is a word
+        # character, a digit or a dot.)
+        score = 1 if coded and not ranked and context.isascii() \
+            else _hint_score(context, ranked)
         if not score and n > 0:
             # "Delivery failed: mailbox full" above a bare address.
             above: list[str] = []

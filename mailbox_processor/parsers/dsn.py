@@ -53,7 +53,8 @@ def parse_fields(text: str) -> tuple[dict[str, str], list[dict[str, str]]]:
 
 def _parse_blocks(text: str) -> tuple[dict[str, str], list[tuple[dict[str, str], str]]]:
     """:func:`parse_fields`, each recipient block with its address (read once)."""
-    return _read_blocks(_text_lines(text))
+    per_message, blocks, _finals = _read_blocks(_text_lines(text))
+    return per_message, blocks
 
 
 #: Kinds of line that are not a field, in place of a field name in a line entry
@@ -82,9 +83,10 @@ def _text_lines(text: str) -> list[_Line]:
 
 def _read_blocks(
     lines: list[_Line],
-) -> tuple[dict[str, str], list[tuple[dict[str, str], str]]]:
-    """The per-message fields and the recipient blocks (with their address) of the
-    lines of a delivery-status part."""
+) -> tuple[dict[str, str], list[tuple[dict[str, str], str]], int]:
+    """The per-message fields, the recipient blocks (with their address) and the
+    number of Final-Recipient lines of the lines of a delivery-status part."""
+    finals = 0
     per_message: dict[str, str] = {}
     recipients: list[dict[str, str]] = []
     current: dict[str, str] | None = None
@@ -102,6 +104,7 @@ def _read_blocks(
             last_key = None
             continue
         if key == "final-recipient":
+            finals += 1
             new = current is None or "final-recipient" in current or "action" in current \
                 or "status" in current
         elif key == "original-recipient":
@@ -131,7 +134,7 @@ def _read_blocks(
         rcpt = _recipient_of(fields)
         if rcpt:
             blocks.append((fields, rcpt))
-    return per_message, blocks
+    return per_message, blocks, finals
 
 
 def _recipient_of(fields: dict[str, str]) -> str | None:
@@ -211,7 +214,8 @@ def _ds_lines(part: Message) -> list[_Line] | None:
         if block.policy is not compat32 or (isinstance(body, str) and body.strip()):
             return None
         out.append((_BLANK, ""))
-        for name, value in block.raw_items():
+        # (raw_items() would copy the list.)
+        for name, value in block._headers:  # type: ignore[union-attr]  # noqa: SLF001
             if not (isinstance(value, str) and value.isascii()):
                 return None
             if "\n" not in value and "\r" not in value \
@@ -335,9 +339,9 @@ class DSN:
                 per_message, blocks = _parse_blocks(text)
                 declared = _count_final_recipients(text)
             else:
-                per_message, blocks = _read_blocks(text)
-                # (In the rendered text these lines are all the Final-Recipient ones.)
-                declared = sum(1 for key, _value in text if key == "final-recipient")
+                # (In the rendered text the lines read as Final-Recipient are all the
+                # Final-Recipient ones.)
+                per_message, blocks, declared = _read_blocks(text)
             if not blocks:
                 mail._problem("delivery-status part without a readable recipient block")
             elif declared > len(blocks):

@@ -43,7 +43,8 @@ def read_both(part: object) -> tuple[object, object] | None:
     if lines is None:
         return None
     text = dsn._ds_text(part)  # type: ignore[arg-type]
-    fast = (dsn._read_blocks(lines), sum(1 for k, _v in lines if k == "final-recipient"))
+    *read, finals = dsn._read_blocks(lines)
+    fast = (tuple(read), finals)
     plain = (dsn._parse_blocks(text), dsn._count_final_recipients(text))
     return fast, plain
 
