@@ -569,20 +569,24 @@ _GATEWAY_HEAD_HINTS: tuple[Callable[[bytes], bool], ...] = (
 assert _GATEWAYS_IN_HEAD[0].pattern.startswith(r"^inbound-smtp\.")
 assert not _GATEWAYS_IN_HEAD[0].flags & re.M
 assert "!" in _GATEWAYS_IN_HEAD[1].pattern
-assert len(_GATEWAY_HEAD_HINTS) == len(GATEWAYS)
+#: Per gateway: its id, its pattern's search, its head pattern's search, its hint.
+_GATEWAY_TESTS = tuple(
+    (gid, pattern.search, head_pattern.search, hint)
+    for (gid, pattern, _why), head_pattern, hint in zip(
+        GATEWAYS, _GATEWAYS_IN_HEAD, _GATEWAY_HEAD_HINTS, strict=True))
 
 
 def find_gateway(mail: Mail, reporting: str | None = None) -> str | None:
     """The id of the store-and-forward gateway that reported this bounce, if any."""
     head: str | None = None
-    for (gid, pattern, _why), head_pattern, hint in zip(
-            GATEWAYS, _GATEWAYS_IN_HEAD, _GATEWAY_HEAD_HINTS, strict=True):
-        if reporting and pattern.search(reporting):
+    raw = mail.raw
+    for gid, search, head_search, hint in _GATEWAY_TESTS:
+        if reporting and search(reporting):
             return gid
-        if hint(mail.raw):
+        if hint(raw):
             if head is None:
-                head = mail.raw[:_HEAD_BYTES].decode("latin-1").lower()
-            if head_pattern.search(head):
+                head = raw[:_HEAD_BYTES].decode("latin-1").lower()
+            if head_search(head):
                 return gid
     return None
 
