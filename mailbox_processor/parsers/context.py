@@ -188,6 +188,34 @@ def _trie_branches(words: tuple[str, ...]) -> list[str]:
     return branches
 
 
+#: Letters (and the blank) from the rarest to the most common in bounce notices
+#: (lowercased; counted over the corpus).
+_RARITY = "qzjvwykxbfghpucdlmnsiratoe "
+
+
+def _literal_presence(words: tuple[str, ...]) -> str:
+    """A regex that finds one of the ``words`` where there is one: for a yes-or-no
+    search, not for the matches themselves (each is a single character).
+
+    ``re`` tries a pattern at every position that holds a character a branch may
+    start with; starting each word at its rarest character (its *anchor*; one not in
+    :data:`_RARITY` counts as rarest) instead of its first, as
+    ``c(?<=before)(?=after)``, leaves it fewer positions to try. A branch matches
+    exactly where its word occurs, with its anchor there, so the regex finds a match
+    where and only where one of the words occurs. (A tenth off
+    :func:`error_paragraphs`, whose paragraphs mostly have no match and are read to
+    the end; where a word comes early, the trie of :func:`_literal_alternation` finds
+    it sooner.)
+    """
+    rank = {char: i for i, char in enumerate(_RARITY)}
+    branches = []
+    for word in words:
+        k = min(range(len(word)), key=lambda i: rank.get(word[i], -1))
+        branches.append(re.escape(word[k]) + (f"(?<={re.escape(word[:k + 1])})" if k else "")
+                        + (f"(?={re.escape(word[k + 1:])})" if word[k + 1:] else ""))
+    return "|".join(branches)
+
+
 #: Error words of :data:`_DIAG_HINT` (prefix-free: see :func:`_literal_alternation`).
 _DIAG_WORDS = (
     "unknown", "not exist", "no such", "invalid", "full", "quota",
@@ -230,16 +258,8 @@ RETURNED_MARKERS = re.compile(
     r")",
     re.I | re.M,
 )
-#: The same markers for lowercased ASCII text (re.I is several times slower).
-# (Lowercasing a pattern would turn \S into \s: the markers use no such escape.)
-assert not re.search(r"\\[A-Z]", RETURNED_MARKERS.pattern)
-_RETURNED_MARKERS_LC = re.compile(RETURNED_MARKERS.pattern.lower(), re.M)
-#: The markers after a "\n" instead of at "^": searched in the text with a "\n" put in
-#: front, this finds the first line where one starts, trying line starts only (re
-#: tries ``^`` at every position). The markers look no further back than "^".
-assert RETURNED_MARKERS.pattern.startswith("^(?:") and "^" not in RETURNED_MARKERS.pattern[1:]
-assert "(?<" not in RETURNED_MARKERS.pattern
-_RETURNED_MARKERS_AFTER_NL = re.compile("\n" + _RETURNED_MARKERS_LC.pattern[1:], re.M)
+#: The markers searched faster (lowercase twin on ASCII text, line starts only).
+_RETURNED_QUICK = QuickPattern(RETURNED_MARKERS)
 #: Every marker after a line start begins with a dash after blanks, or holds "original
 #: message" or "content-type: " (tests/parsers/test_dsn_shortcuts.py checks each
 #: alternative): a text with none of the three has no marker.
@@ -267,13 +287,11 @@ def find_returned(text: str) -> re.Match[str] | None:
     """Where the returned message starts in a notice, if it is inlined."""
     if text.isascii():
         low = lowered_text(text)
-        after_nl = "\n" + low
         # (Half the notices fail this test, which costs a fifth of the scan.)
-        may_have = any(w in low for w in _MARKER_WORDS) or _DASH_LINE.search(after_nl)
-        line = _RETURNED_MARKERS_AFTER_NL.search(after_nl) if may_have else None
-        # The match itself, as callers have always had it, from where the line starts.
-        return _RETURNED_MARKERS_LC.search(low, line.start()) if line else None
-    return RETURNED_MARKERS.search(text)
+        if not (any(w in low for w in _MARKER_WORDS) or _DASH_LINE.search("\n" + low)):
+            return None
+        return _RETURNED_QUICK.search(text, low)
+    return _RETURNED_QUICK.search(text)
 
 
 def looks_like_diagnostic(text: str) -> bool:
@@ -400,11 +418,16 @@ def diagnostic_near(
                 break  # the next failed recipient's reply
             chunk.append(stripped)
         context = " ".join(chunk if chunk[0] else chunk[1:])
-        if not _CODE.search(context):
+        coded = _CODE.search(context) is not None
+        if not coded:
             # Gmail and others put the remote reply in the next paragraph ("The error
             # that the other server returned was:"): take it when it names no one else.
             context = (context + " " + _reply_below(lines, n + len(chunk), addr)).strip()
-        score = _hint_score(context, ranked)
+        # A code is a hint: a lone occurrence's score is known when there is one. (In
+        # ASCII text, where lowercasing changes letters only, not what is a word
+        # character, a digit or a dot.)
+        score = 1 if coded and not ranked and context.isascii() \
+            else _hint_score(context, ranked)
         if not score and n > 0:
             # "Delivery failed: mailbox full" above a bare address.
             above: list[str] = []
@@ -479,11 +502,12 @@ _ERRORISH = re.compile(
     r"denied|full|quota|invalid|not exist|no such|disabled|suspended",
     re.I,  # (callers pass lowercased text where they can)
 )
-#: :data:`_ERRORISH` for lowercased text, in a form ``re`` scans faster, once
+#: Whether there is an :data:`_ERRORISH` match, for lowercased text, in a form ``re``
+#: scans faster (:func:`_code_alternation`, :func:`_literal_presence`), once
 #: :data:`_FOLD_LOWERCASE_TO_ASCII` is applied: on lowercased text re.I pairs no other
 #: character with a letter of the pattern (the characters whose lowercase is an
 #: ASCII letter are lowercased already).
-_ERRORISH_LC = re.compile(_code_alternation("45") + "|" + _literal_alternation((
+_ERRORISH_LC = re.compile(_code_alternation("45") + "|" + _literal_presence((
     "error", "unknown", "fail", "reject", "denied", "full", "quota", "invalid", "not exist",
     "no such", "disabled", "suspended")))
 #: The lowercase letters that re.I pairs with an ASCII one ("ı" with "i", "ſ" with
@@ -545,20 +569,24 @@ _GATEWAY_HEAD_HINTS: tuple[Callable[[bytes], bool], ...] = (
 assert _GATEWAYS_IN_HEAD[0].pattern.startswith(r"^inbound-smtp\.")
 assert not _GATEWAYS_IN_HEAD[0].flags & re.M
 assert "!" in _GATEWAYS_IN_HEAD[1].pattern
-assert len(_GATEWAY_HEAD_HINTS) == len(GATEWAYS)
+#: Per gateway: its id, its pattern's search, its head pattern's search, its hint.
+_GATEWAY_TESTS = tuple(
+    (gid, pattern.search, head_pattern.search, hint)
+    for (gid, pattern, _why), head_pattern, hint in zip(
+        GATEWAYS, _GATEWAYS_IN_HEAD, _GATEWAY_HEAD_HINTS, strict=True))
 
 
 def find_gateway(mail: Mail, reporting: str | None = None) -> str | None:
     """The id of the store-and-forward gateway that reported this bounce, if any."""
     head: str | None = None
-    for (gid, pattern, _why), head_pattern, hint in zip(
-            GATEWAYS, _GATEWAYS_IN_HEAD, _GATEWAY_HEAD_HINTS, strict=True):
-        if reporting and pattern.search(reporting):
+    raw = mail.raw
+    for gid, search, head_search, hint in _GATEWAY_TESTS:
+        if reporting and search(reporting):
             return gid
-        if hint(mail.raw):
+        if hint(raw):
             if head is None:
-                head = mail.raw[:_HEAD_BYTES].decode("latin-1").lower()
-            if head_pattern.search(head):
+                head = raw[:_HEAD_BYTES].decode("latin-1").lower()
+            if head_search(head):
                 return gid
     return None
 

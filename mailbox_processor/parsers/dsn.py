@@ -19,6 +19,7 @@ from typing import ClassVar
 from mailbox_processor.mime import Mail, part_text
 from mailbox_processor.models import Finding
 from mailbox_processor.parsers.context import (
+    QuickPattern,
     cut_returned,
     diagnostic_near,
     error_paragraphs,
@@ -30,14 +31,9 @@ from mailbox_processor.text import find_command, normalise_address
 
 _DS_TYPES = ("message/delivery-status", "message/global-delivery-status")
 _FIELD = re.compile(r"^([A-Za-z][A-Za-z0-9-]{1,40})[ \t]*:[ \t]*(.*)$")
-_FIELDS_IN_TEXT = re.compile(r"^(?:Final|Original)-Recipient[ \t]*:", re.M | re.I)
-_FINAL_RECIPIENT = re.compile(r"^final-recipient[ \t]*:", re.M | re.I)
-# The same two for lowercased ASCII text with a "\n" put in front: "\n" stands for
-# the line start, so that re can look for a literal instead of trying every position
-# (and without re.I, which is several times slower; on other text re.I also reads
-# "ı" as "i").
-_FIELDS_IN_TEXT_LC = re.compile(r"\n(?:final|original)-recipient[ \t]*:")
-_FINAL_RECIPIENT_LC = re.compile(r"\nfinal-recipient[ \t]*:")
+#: Field lines found fast (see :class:`QuickPattern`).
+_FIELDS_IN_TEXT = QuickPattern(re.compile(r"^(?:Final|Original)-Recipient[ \t]*:", re.M | re.I))
+_FINAL_RECIPIENT = QuickPattern(re.compile(r"^final-recipient[ \t]*:", re.M | re.I))
 _STATUS_CODE = re.compile(r"[245]\.\d{1,3}\.\d{1,3}")
 
 _PER_MESSAGE = {"reporting-mta", "arrival-date", "received-from-mta", "original-envelope-id",
@@ -57,7 +53,8 @@ def parse_fields(text: str) -> tuple[dict[str, str], list[dict[str, str]]]:
 
 def _parse_blocks(text: str) -> tuple[dict[str, str], list[tuple[dict[str, str], str]]]:
     """:func:`parse_fields`, each recipient block with its address (read once)."""
-    return _read_blocks(_text_lines(text))
+    per_message, blocks, _finals = _read_blocks(_text_lines(text))
+    return per_message, blocks
 
 
 #: Kinds of line that are not a field, in place of a field name in a line entry
@@ -86,9 +83,10 @@ def _text_lines(text: str) -> list[_Line]:
 
 def _read_blocks(
     lines: list[_Line],
-) -> tuple[dict[str, str], list[tuple[dict[str, str], str]]]:
-    """The per-message fields and the recipient blocks (with their address) of the
-    lines of a delivery-status part."""
+) -> tuple[dict[str, str], list[tuple[dict[str, str], str]], int]:
+    """The per-message fields, the recipient blocks (with their address) and the
+    number of Final-Recipient lines of the lines of a delivery-status part."""
+    finals = 0
     per_message: dict[str, str] = {}
     recipients: list[dict[str, str]] = []
     current: dict[str, str] | None = None
@@ -106,6 +104,7 @@ def _read_blocks(
             last_key = None
             continue
         if key == "final-recipient":
+            finals += 1
             new = current is None or "final-recipient" in current or "action" in current \
                 or "status" in current
         elif key == "original-recipient":
@@ -135,7 +134,7 @@ def _read_blocks(
         rcpt = _recipient_of(fields)
         if rcpt:
             blocks.append((fields, rcpt))
-    return per_message, blocks
+    return per_message, blocks, finals
 
 
 def _recipient_of(fields: dict[str, str]) -> str | None:
@@ -215,7 +214,8 @@ def _ds_lines(part: Message) -> list[_Line] | None:
         if block.policy is not compat32 or (isinstance(body, str) and body.strip()):
             return None
         out.append((_BLANK, ""))
-        for name, value in block.raw_items():
+        # (raw_items() would copy the list.)
+        for name, value in block._headers:  # type: ignore[union-attr]  # noqa: SLF001
             if not (isinstance(value, str) and value.isascii()):
                 return None
             if "\n" not in value and "\r" not in value \
@@ -285,18 +285,14 @@ def _norm_action(value: str | None) -> str | None:
 
 def _has_recipient_fields(text: str) -> bool:
     """``text`` has a Final-Recipient or Original-Recipient field line."""
-    if text.isascii():
-        # (Lowercased through the helpers' cache: the legacy parser, next in line,
-        # lowercases the same notice to look for the returned message.)
-        return _FIELDS_IN_TEXT_LC.search("\n" + lowered_text(text)) is not None
-    return _FIELDS_IN_TEXT.search(text) is not None
+    # (Lowercased through the helpers' cache: the legacy parser, next in line,
+    # lowercases the same notice to look for the returned message.)
+    return _FIELDS_IN_TEXT.found_in(text, lowered_text(text) if text.isascii() else None)
 
 
 def _count_final_recipients(text: str) -> int:
     """How many Final-Recipient field lines ``text`` has."""
-    if text.isascii():
-        return len(_FINAL_RECIPIENT_LC.findall("\n" + text.lower()))
-    return len(_FINAL_RECIPIENT.findall(text))
+    return sum(1 for _m in _FINAL_RECIPIENT.finditer(text))
 
 
 class DSN:
@@ -343,9 +339,9 @@ class DSN:
                 per_message, blocks = _parse_blocks(text)
                 declared = _count_final_recipients(text)
             else:
-                per_message, blocks = _read_blocks(text)
-                # (In the rendered text these lines are all the Final-Recipient ones.)
-                declared = sum(1 for key, _value in text if key == "final-recipient")
+                # (In the rendered text the lines read as Final-Recipient are all the
+                # Final-Recipient ones.)
+                per_message, blocks, declared = _read_blocks(text)
             if not blocks:
                 mail._problem("delivery-status part without a readable recipient block")
             elif declared > len(blocks):

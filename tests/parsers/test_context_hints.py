@@ -42,6 +42,12 @@ def plain_error_paragraphs(text: str, exclude: list[str], limit: int = 1500) -> 
 
 def agree(text: str) -> None:
     low = text.lower()
+    if low.isascii():
+        # (_ERRORISH_LC answers only whether there is a match.)
+        assert bool(context._ERRORISH_LC.search(low)) == bool(context._ERRORISH.search(low))
+    presence = re.compile(context._literal_presence(context._DIAG_WORDS))
+    assert bool(presence.search(low)) == \
+        any(w in low for w in context._DIAG_WORDS)
     assert context._DIAG_HINT.findall(low) == PLAIN_DIAG_HINT.findall(low)
     assert [m.span() for m in context._DIAG_HINT.finditer(low)] == \
         [m.span() for m in PLAIN_DIAG_HINT.finditer(low)]

@@ -43,7 +43,8 @@ def read_both(part: object) -> tuple[object, object] | None:
     if lines is None:
         return None
     text = dsn._ds_text(part)  # type: ignore[arg-type]
-    fast = (dsn._read_blocks(lines), sum(1 for k, _v in lines if k == "final-recipient"))
+    *read, finals = dsn._read_blocks(lines)
+    fast = (tuple(read), finals)
     plain = (dsn._parse_blocks(text), dsn._count_final_recipients(text))
     return fast, plain
 
@@ -345,7 +346,7 @@ def top_level_branches(pattern: str) -> list[str]:
 
 
 def test_every_marker_needs_a_dash_line_or_a_marker_word() -> None:
-    branches = top_level_branches(context._RETURNED_MARKERS_LC.pattern)
+    branches = top_level_branches(context.RETURNED_MARKERS.pattern.lower())
     assert len(branches) == 8
     for branch in branches:
         # A dash right after the line's blanks (the branch opens with it, not
@@ -360,10 +361,6 @@ def test_every_marker_needs_a_dash_line_or_a_marker_word() -> None:
 
 
 def plain_find_returned(text: str) -> re.Match[str] | None:
-    if text.isascii():
-        low = text.lower()
-        line = context._RETURNED_MARKERS_AFTER_NL.search("\n" + low)
-        return context._RETURNED_MARKERS_LC.search(low, line.start()) if line else None
     return context.RETURNED_MARKERS.search(text)
 
 

@@ -13,7 +13,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from mailbox_processor.mime import Mail
-from mailbox_processor.parsers import context, legacy
+from mailbox_processor.parsers import context, dsn, legacy
 from mailbox_processor.parsers.context import QuickPattern
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -26,7 +26,7 @@ SAMPLES += sorted(CORPUS.iterdir()) if CORPUS.is_dir() else []
 def used() -> list[QuickPattern[str] | QuickPattern[bytes]]:
     """Every QuickPattern the parser modules define (alone or in a list)."""
     out: list[QuickPattern[str] | QuickPattern[bytes]] = []
-    for module in (context, legacy):
+    for module in (context, dsn, legacy):
         for value in vars(module).values():
             values = value if isinstance(value, (list, tuple)) else [value]
             out.extend(v for v in values if isinstance(v, QuickPattern))
