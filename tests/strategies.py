@@ -1,4 +1,5 @@
-"""Hypothesis strategies shared by the tests that compare a shortcut with plain code."""
+"""Samples and hypothesis strategies shared by the tests that compare a shortcut with
+the plain code it replaces."""
 
 from __future__ import annotations
 
@@ -6,6 +7,18 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from hypothesis import strategies as st
+
+ROOT = Path(__file__).resolve().parents[1]
+CORPUS = ROOT.parent / "shared" / "corpus" / "emails"
+
+
+def sample_paths() -> list[Path]:
+    """Every fixture message, then the shared corpus's emails when it is beside us."""
+    paths = sorted(p for p in (ROOT / "fixtures").rglob("*") if p.is_file()
+                   and p.suffix not in (".py", ".md"))
+    if CORPUS.is_dir():
+        paths += sorted(p for p in CORPUS.iterdir() if p.is_file())
+    return paths
 
 
 def edited_samples(

@@ -6,24 +6,11 @@ the shared corpus and edited copies of them.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from hypothesis import given, settings
-from strategies import edited_samples
+from strategies import edited_samples, sample_paths
 
 from mailbox_processor.mime import Mail
 from mailbox_processor.parsers.arf import ARF, _may_be_arf
-
-ROOT = Path(__file__).resolve().parents[2]
-CORPUS = ROOT.parent / "shared" / "corpus" / "emails"
-
-
-def sample_paths() -> list[Path]:
-    paths = sorted(p for p in (ROOT / "fixtures").rglob("*") if p.is_file()
-                   and p.suffix not in (".py", ".md"))
-    if CORPUS.is_dir():
-        paths += sorted(p for p in CORPUS.rglob("*") if p.is_file())
-    return paths
 
 
 def same(raw: bytes) -> bool:

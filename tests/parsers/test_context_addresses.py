@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
+from strategies import sample_paths
 
 from mailbox_processor.mime import Mail
 from mailbox_processor.parsers.context import find_addresses
 from mailbox_processor.text import ADDRESS
 
-ROOT = Path(__file__).resolve().parents[2]
-CORPUS = ROOT.parent / "shared" / "corpus" / "emails"
-SAMPLES = sorted(p for p in (ROOT / "fixtures").rglob("*") if p.is_file()
-                 and p.suffix not in (".py", ".md"))
-SAMPLES += sorted(CORPUS.iterdir()) if CORPUS.is_dir() else []
+SAMPLES = sample_paths()
 
 
 def agree(text: str) -> int:

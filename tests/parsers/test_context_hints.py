@@ -5,19 +5,15 @@ text is re.I's."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
+from strategies import sample_paths
 
 from mailbox_processor.mime import Mail
 from mailbox_processor.parsers import context
 
-ROOT = Path(__file__).resolve().parents[2]
-CORPUS = ROOT.parent / "shared" / "corpus" / "emails"
-SAMPLES = sorted(p for p in (ROOT / "fixtures").rglob("*") if p.is_file()
-                 and p.suffix not in (".py", ".md"))
-SAMPLES += sorted(CORPUS.iterdir()) if CORPUS.is_dir() else []
+SAMPLES = sample_paths()
 
 PLAIN_DIAG_HINT = re.compile(
     r"(?<![\d.])[245]\d\d(?![\d.])|\b[245]\.\d{1,3}\.\d{1,3}\b|"

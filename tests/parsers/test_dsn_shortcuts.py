@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from strategies import sample_paths
 
 from mailbox_processor.mime import Mail
 from mailbox_processor.parsers import context, dsn
@@ -19,14 +20,6 @@ from mailbox_processor.text import ADDRESS, normalise_address
 
 ROOT = Path(__file__).resolve().parents[2]
 CORPUS = ROOT.parent / "shared" / "corpus" / "emails"
-
-
-def sample_paths() -> list[Path]:
-    paths = sorted(p for p in (ROOT / "fixtures").rglob("*") if p.is_file()
-                   and p.suffix not in (".py", ".md"))
-    if CORPUS.is_dir():
-        paths += sorted(p for p in CORPUS.rglob("*") if p.is_file())
-    return paths
 
 
 @pytest.fixture(scope="module")

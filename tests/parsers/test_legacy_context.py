@@ -8,16 +8,13 @@ from pathlib import Path
 import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
+from strategies import sample_paths
 
 from mailbox_processor.mime import Mail
 from mailbox_processor.parsers.context import cut_returned
 from mailbox_processor.parsers.legacy import _RECIPIENT_CONTEXT, _context_matches
 
-ROOT = Path(__file__).resolve().parents[2]
-CORPUS = ROOT.parent / "shared" / "corpus" / "emails"
-SAMPLES = sorted(p for p in (ROOT / "fixtures").rglob("*") if p.is_file()
-                 and p.suffix not in (".py", ".md"))
-SAMPLES += sorted(CORPUS.iterdir()) if CORPUS.is_dir() else []
+SAMPLES = sample_paths()
 
 
 def agree(text: str) -> None:

@@ -6,20 +6,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from email.iterators import body_line_iterator
-from pathlib import Path
 
 from hypothesis import given, settings
-from strategies import edited_samples
+from strategies import edited_samples, sample_paths
 
 from mailbox_processor.mime import Mail
 from mailbox_processor.parsers.context import cut_returned
 from mailbox_processor.parsers.legacy import _flufl_failures, _FluflView, _notice_only
 
-ROOT = Path(__file__).resolve().parents[2]
-CORPUS = ROOT.parent / "shared" / "corpus" / "emails"
-SAMPLES = sorted(p for p in (ROOT / "fixtures").rglob("*") if p.is_file()
-                 and p.suffix not in (".py", ".md"))
-SAMPLES += sorted(CORPUS.iterdir()) if CORPUS.is_dir() else []
+SAMPLES = sample_paths()
 # (Not Content-Transfer-Encoding: a single-part notice drops it, and no gate asks.)
 NAMES = ("x-failed-recipients", "from", "x-mailer", "content-type")
 

@@ -6,21 +6,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
+from strategies import sample_paths
 
 from mailbox_processor.mime import Mail
 from mailbox_processor.parsers import context, dsn, legacy
 from mailbox_processor.parsers.context import QuickPattern
 
-ROOT = Path(__file__).resolve().parents[2]
-CORPUS = ROOT.parent / "shared" / "corpus" / "emails"
-SAMPLES = sorted(p for p in (ROOT / "fixtures").rglob("*") if p.is_file()
-                 and p.suffix not in (".py", ".md"))
-SAMPLES += sorted(CORPUS.iterdir()) if CORPUS.is_dir() else []
+SAMPLES = sample_paths()
 
 
 def used() -> list[QuickPattern[str] | QuickPattern[bytes]]:
