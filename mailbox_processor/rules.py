@@ -225,6 +225,8 @@ class LiteralScan:
 
     def __init__(self, literals: Iterable[str]) -> None:
         self.literals = frozenset(literals) | {""}
+        #: The length of the longest literal.
+        self.longest = max(map(len, self.literals))
         trie: dict[str, Any] = {}
         for literal in self.literals - {""}:  # "" would make the regex match everywhere
             node = trie

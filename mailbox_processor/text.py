@@ -236,14 +236,16 @@ def _command_matches(low: str) -> Iterator[re.Match[str]]:
     return matches_at(_COMMAND, low, _command_starts(low))
 
 
-def find_command(text: str) -> str | None:
+def find_command(text: str, *, lowered: str | None = None) -> str | None:
     """The SMTP command a reply answered (``RCPT``, ``DATA``, ``MAIL``, ``HELO``, ``CONN``).
 
     Read from Postfix's "(in reply to RCPT TO command)", Exim's "SMTP error from remote
     mail server after RCPT TO:", qmail's "most progress was RCPT TO response" and
     Sendmail transcripts (">>> DATA").
+
+    :param lowered: ``text.lower()``, when the caller has it already.
     """
-    low = text.lower()
+    low = text.lower() if lowered is None else lowered
     starts = _command_starts(low)
     if not starts:  # (the usual answer, found without a generator)
         return None
