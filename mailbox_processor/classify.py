@@ -6,13 +6,19 @@ improve.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import re
 from itertools import repeat
 from typing import NamedTuple
 
-from mailbox_processor.models import HARD_REASONS, REASONS, Classification, Finding, Verdict
+from mailbox_processor.models import (
+    HARD_REASONS,
+    REASONS,
+    Classification,
+    Finding,
+    Verdict,
+    replace,
+)
 from mailbox_processor.rules import RULE_LITERALS, RULES, Probe, Rule
 from mailbox_processor.text import find_command, find_smtp_code, find_status
 
@@ -28,6 +34,10 @@ _SUSPENDED = Probe(r"(?:account|mailbox) (?:is|has been) (?:disabled|suspended|d
 #: are those of ``(?<=\S)\s+[245]...``.
 _CONTINUATION = re.compile(
     r"\s(?<=\S\s)\s*[245]\d\d[ -](?:[245]\.\d{1,3}\.\d{1,3} )?(?=\S)")
+#: What every match of :data:`_CONTINUATION` holds: a reply code right after a
+#: whitespace character. Searched from the rarer digits, it rules the substitution
+#: out of most diagnostics for less than the substitution's own scan costs.
+_CONTINUATION_HINT = re.compile(r"[245](?<=\s[245])\d\d[ -]")
 
 
 def is_hard(reason: str | None, status: str | None, smtp_code: str | None) -> bool:
@@ -50,6 +60,9 @@ class _Plan(NamedTuple):
     textless: frozenset[int]
     #: Per literal, the positions of the rules whose text pattern is filed under it.
     by_literal: dict[str, tuple[int, ...]]
+    #: Whether the answer depends on the text (else it is the first step's rule,
+    #: or ``None`` when there is no step).
+    reads_text: bool
 
 
 @functools.lru_cache(maxsize=1024)
@@ -73,7 +86,8 @@ def _plan(status: str, code: str, command: str) -> _Plan:
             by_literal.setdefault(literal, []).append(position)
     return _Plan(tuple(steps),
                  frozenset(i for i, (_r, text_probe, _u) in enumerate(steps) if text_probe is None),
-                 {literal: tuple(positions) for literal, positions in by_literal.items()})
+                 {literal: tuple(positions) for literal, positions in by_literal.items()},
+                 bool(steps) and (steps[0][1] is not None or steps[0][2] is not None))
 
 
 def match_rule(text: str, status: str, code: str, command: str = "") -> Rule | None:
@@ -86,12 +100,16 @@ def match_rule(text: str, status: str, code: str, command: str = "") -> Rule | N
     literal present are tried, and a pattern's searches run only under literals
     that are present (:class:`~mailbox_processor.rules.Probe`).
     """
-    steps, textless, by_literal = _plan(status, code, command)
-    if not steps:
-        return None
-    if steps[0][1] is None and steps[0][2] is None:
-        return steps[0][0]  # no need to read the text
-    present = RULE_LITERALS(text)
+    plan = _plan(status, code, command)
+    return _match(plan, text, RULE_LITERALS(text) if plan.reads_text else frozenset())
+
+
+def _match(plan: _Plan, text: str, present: frozenset[str]) -> Rule | None:
+    """:func:`match_rule` with the plan, and the literals present in ``text`` when
+    :attr:`_Plan.reads_text` (``RULE_LITERALS(text)``, or a superset of it)."""
+    steps, textless, by_literal, reads_text = plan
+    if not reads_text:
+        return steps[0][0] if steps else None  # no need to read the text
     # Every rule that can match: those without a text condition, and those with a
     # literal of their text pattern in the text.
     positions = textless.union(*map(by_literal.get, present, repeat(())))
@@ -122,13 +140,18 @@ def complete(finding: Finding) -> Finding:
     A generic status (``5.0.0``) gives way to a specific one quoted in the
     diagnostic (``550 5.1.1 ...``), as RFC 3463 intends the detail to be read.
     """
+    return _complete(finding, None)
+
+
+def _complete(finding: Finding, lowered: str | None) -> Finding:
+    """:func:`complete`, given the lowercased diagnostic when the caller has it."""
     diag = finding.diagnostic or ""
     status = finding.status
     code = finding.smtp_code
     command = finding.smtp_command
     if diag:
         if command is None:
-            command = find_command(diag)
+            command = find_command(diag, lowered=lowered)
         failure = finding.action not in _DELIVERED_ACTIONS
         if status is None or _GENERIC_STATUS.fullmatch(status):  # else nothing to fill
             quoted = find_status(diag, failure=failure)
@@ -138,7 +161,7 @@ def complete(finding: Finding) -> Finding:
             code = find_smtp_code(diag, failure=failure)
     if (status, code, command) == (finding.status, finding.smtp_code, finding.smtp_command):
         return finding
-    return dataclasses.replace(finding, status=status, smtp_code=code, smtp_command=command)
+    return replace(finding, status=status, smtp_code=code, smtp_command=command)
 
 
 def classify(finding: Finding) -> Verdict:
@@ -147,7 +170,9 @@ def classify(finding: Finding) -> Verdict:
         return Verdict(finding, Classification.COMPLAINT, "feedback", "format-arf")
     if finding.kind == "vacation":
         return Verdict(finding, Classification.AUTOREPLY, "vacation", "format-autoreply")
-    finding = complete(finding)
+    # Lowercased once: the command search and the rule table read the same text.
+    lowered = (finding.diagnostic or "").lower()
+    finding = _complete(finding, lowered)
     status = finding.status or ""
     if (finding.action in _DELIVERED_ACTIONS or finding.kind == "delivered"
             or status.startswith("2.")):
@@ -159,9 +184,10 @@ def classify(finding: Finding) -> Verdict:
         kind = (Classification.HARD if is_hard(reason, finding.status, finding.smtp_code)
                 else Classification.SOFT)
         return Verdict(finding, kind, reason, "format-category")
-    text = _CONTINUATION.sub(" ", (finding.diagnostic or "").lower())
-    code, command = finding.smtp_code or "", finding.smtp_command or ""
-    rule = match_rule(text, status, code, command)
+    text = _CONTINUATION.sub(" ", lowered) if _CONTINUATION_HINT.search(lowered) else lowered
+    plan = _plan(status, finding.smtp_code or "", finding.smtp_command or "")
+    present = RULE_LITERALS(text) if plan.reads_text else frozenset()
+    rule = _match(plan, text, present)
     context = ""  # the lowercased context, read only when the diagnostic is not enough
     if rule is not None and rule.reason == "userunknown" and finding.context:
         # "User unknown" while the notice says the mailbox is disabled or full: the
@@ -174,7 +200,13 @@ def classify(finding: Finding) -> Verdict:
     if (rule is None or rule.fallback) and finding.context:
         # The diagnostic names no cause (only a status or code matched): read more.
         context = context or finding.context.lower()
-        wider = match_rule(text + " " + context, status, code, command)
+        wide = f"{text} {context}"
+        if plan.reads_text:
+            # The literals of ``text`` are known: scan only what can hold others, from
+            # the last characters of ``text`` where a literal crossing the gap starts.
+            present = present.union(
+                RULE_LITERALS(wide[max(0, len(text) + 1 - RULE_LITERALS.longest):]))
+        wider = _match(plan, wide, present)
         if wider is not None and not wider.fallback:
             rule = wider
     if rule is not None:

@@ -98,6 +98,22 @@ def _direct_init(cls: type[_T]) -> type[_T]:
     return cls
 
 
+def replace(record: _T, /, **changes: Any) -> _T:
+    """:func:`dataclasses.replace` for the records below, a quarter of its cost.
+
+    ``dataclasses.replace`` collects every field into keyword arguments and calls
+    ``__init__``; for these records (plain frozen dataclasses, their fields all in the
+    instance dict, see :func:`_direct_init`) a copy of that dict with ``changes``
+    applied is the same record. ``changes`` must name fields (unchecked: the callers
+    are this package's own). tests/test_models.py compares it with the plain one.
+    """
+    new: _T = object.__new__(type(record))
+    attributes = new.__dict__
+    attributes.update(record.__dict__)
+    attributes.update(changes)
+    return new
+
+
 @_direct_init
 @dataclass(frozen=True)
 class OriginalMessage:

@@ -39,6 +39,8 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Any
 
+from mailbox_processor.text import _RARE_FIRST
+
 #: The stdlib's regex parser (``re._parser`` since 3.11, ``sre_parse`` before): the
 #: only exact reading of a pattern's structure, used at import time to derive the
 #: literal prefilters below. Private API, hence untyped.
@@ -213,6 +215,14 @@ class Probe:
         return False
 
 
+_RANK = {char: rank for rank, char in enumerate(_RARE_FIRST)}
+
+
+def _common_first(item: tuple[str, Any]) -> tuple[int, str]:
+    """Sort key of a trie branch: its character, the commonest in bounce text first."""
+    return -_RANK.get(item[0], -1), item[0]
+
+
 class LiteralScan:
     """Which of many literals occur in a text, found in one pass.
 
@@ -225,6 +235,8 @@ class LiteralScan:
 
     def __init__(self, literals: Iterable[str]) -> None:
         self.literals = frozenset(literals) | {""}
+        #: The length of the longest literal.
+        self.longest = max(map(len, self.literals))
         trie: dict[str, Any] = {}
         for literal in self.literals - {""}:  # "" would make the regex match everywhere
             node = trie
@@ -245,13 +257,20 @@ class LiteralScan:
 
     @classmethod
     def _regex(cls, node: dict[str, Any]) -> str:
-        """The trie below ``node`` as a regex that prefers longer literals."""
+        """The trie below ``node`` as a regex that prefers longer literals.
+
+        The branches start with distinct characters, so their order changes no match;
+        ``re`` tries them in turn, so the most common characters come first. Where a
+        literal ends, an empty last branch (``(?:...|)``, which ``re`` runs faster than
+        the same ``(?:...)?``) lets the longest literal win.
+        """
         branches = [re.escape(char) + cls._regex(child)
-                    for char, child in sorted(node.items()) if char]
+                    for char, child in sorted(node.items(), key=_common_first) if char]
         if not branches:
             return ""
-        regex = branches[0] if len(branches) == 1 else f"(?:{'|'.join(branches)})"
-        return f"(?:{regex})?" if "" in node else regex  # greedy: the longest first
+        if "" in node:
+            return f"(?:{'|'.join(branches)}|)"
+        return branches[0] if len(branches) == 1 else f"(?:{'|'.join(branches)})"
 
     def __call__(self, text: str) -> frozenset[str]:
         """The literals that occur in ``text``."""

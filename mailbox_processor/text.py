@@ -82,12 +82,14 @@ def find_status(text: str, *, failure: bool = False) -> str | None:
     With ``failure``, the first 4.x.x or 5.x.x one when there is one: a transcript
     quotes the successful steps (``250 2.1.5 Ok``) before the reply that failed.
     """
-    first = None
-    for m in STATUS.finditer(text):
-        if not failure or m.group(1) != "2":
-            return ".".join(m.groups())
-        first = first or ".".join(m.groups())
-    return first
+    # (A match is the code alone, its lookarounds being empty: group 0 is the code.)
+    m = STATUS.search(text)  # (the usual answer: found without an iterator)
+    if m is None or not failure or m.group(1) != "2":
+        return None if m is None else m.group()
+    for later in STATUS.finditer(text, m.end()):  # (lookbehinds still see the text before)
+        if later.group(1) != "2":
+            return later.group()
+    return m.group()
 
 
 def find_smtp_code(text: str, *, failure: bool = False) -> str | None:
@@ -96,12 +98,13 @@ def find_smtp_code(text: str, *, failure: bool = False) -> str | None:
     With ``failure``, the first 4xx or 5xx reply when there is one (see
     :func:`find_status`).
     """
-    first = None
-    for m in _SMTP_REPLY_STRICT.finditer(text):
-        if not failure or m.group(1)[0] != "2":
-            return m.group(1)
-        first = first or m.group(1)
-    return first
+    m = _SMTP_REPLY_STRICT.search(text)  # (as in find_status)
+    if m is None or not failure or m.group(1)[0] != "2":
+        return None if m is None else m.group(1)
+    for later in _SMTP_REPLY_STRICT.finditer(text, m.end()):
+        if later.group(1)[0] != "2":
+            return later.group(1)
+    return m.group(1)
 
 
 def unfold(text: str) -> str:
@@ -236,14 +239,16 @@ def _command_matches(low: str) -> Iterator[re.Match[str]]:
     return matches_at(_COMMAND, low, _command_starts(low))
 
 
-def find_command(text: str) -> str | None:
+def find_command(text: str, *, lowered: str | None = None) -> str | None:
     """The SMTP command a reply answered (``RCPT``, ``DATA``, ``MAIL``, ``HELO``, ``CONN``).
 
     Read from Postfix's "(in reply to RCPT TO command)", Exim's "SMTP error from remote
     mail server after RCPT TO:", qmail's "most progress was RCPT TO response" and
     Sendmail transcripts (">>> DATA").
+
+    :param lowered: ``text.lower()``, when the caller has it already.
     """
-    low = text.lower()
+    low = text.lower() if lowered is None else lowered
     starts = _command_starts(low)
     if not starts:  # (the usual answer, found without a generator)
         return None

@@ -11,9 +11,19 @@ from __future__ import annotations
 import re
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from mailbox_processor.classify import _CONTINUATION, classify, complete, is_hard
+from mailbox_processor import classify as classify_module
+from mailbox_processor.classify import (
+    _CONTINUATION,
+    _CONTINUATION_HINT,
+    classify,
+    complete,
+    is_hard,
+)
 from mailbox_processor.models import HARD_REASONS, Classification, Finding
+from mailbox_processor.rules import RULE_LITERALS
 
 
 def _finding(diagnostic: str | None = None, *, action: str | None = "failed",
@@ -382,3 +392,51 @@ def test_a_server_refusing_our_domain_is_not_a_null_mx() -> None:
 def test_continuation_pattern_matches_the_plain_one(text: str) -> None:
     plain = re.compile(r"(?<=\S)\s+[245]\d\d[ -](?:[245]\.\d{1,3}\.\d{1,3} )?(?=\S)")
     assert _CONTINUATION.sub(" ", text) == plain.sub(" ", text)
+    # The hint that decides whether to substitute at all is found wherever it matches.
+    assert _CONTINUATION_HINT.search(text) or not _CONTINUATION.search(text)
+
+
+@given(st.text(alphabet="0245 -.\n\txa\u00a0", max_size=30))
+def test_continuation_is_only_found_with_its_hint(text: str) -> None:
+    assert _CONTINUATION_HINT.search(text) or not _CONTINUATION.search(text)
+
+
+# -- the context read after the diagnostic: only the new part is scanned ------------------
+
+#: Text and context pairs that put literals of the rule table across the gap.
+_LITERALS = sorted(RULE_LITERALS.literals - {""})
+_SIDE = st.text(alphabet="abcdeilmnorstu .5", max_size=12)
+
+
+@given(st.lists(st.sampled_from(_LITERALS), max_size=3), _SIDE, _SIDE,
+       st.integers(0, 40), st.integers(0, 40))
+def test_literals_of_the_wider_text_from_its_tail(words: list[str], before: str, after: str,
+                                                 cut: int, gap: int) -> None:
+    whole = before + " ".join(words) + after
+    cut = min(cut, len(whole))
+    text, context = whole[:cut], whole[cut + 1:]  # the joining space replaces one character
+    wide = f"{text} {context}"
+    tail = wide[max(0, len(text) + 1 - RULE_LITERALS.longest):]
+    assert RULE_LITERALS(text) | RULE_LITERALS(tail) == RULE_LITERALS(wide)
+
+
+@pytest.mark.parametrize(("text", "context"), [
+    ("delivery failed", "the mailbox is full"), ("550 sorry", "user unknown here"),
+    ("no such", " user"), ("mailbox", "full"), ("", "quota exceeded"), ("x", ""),
+    ("sorry, no mailbox", "here by that name"), ("user un", "known"), ("over qu", "ota"),
+])
+@pytest.mark.parametrize(("status", "code", "command"), [
+    ("", "", ""), ("5.0.0", "550", ""), ("5.1.1", "550", "RCPT"), ("5.2.2", "552", ""),
+    ("4.0.0", "", ""), ("5.0.0", "554", "DATA"),
+])
+def test_wider_reading_is_the_plain_one(monkeypatch: pytest.MonkeyPatch, text: str,
+                                        context: str, status: str, code: str,
+                                        command: str) -> None:
+    """The verdict is the same when the rule table scans each text whole."""
+    finding = _finding(text, status=status or None, code=code or None,
+                       command=command or None, context=context)
+    fast = classify(finding)
+    plain_match = classify_module._match
+    monkeypatch.setattr(classify_module, "_match", lambda plan, text, present: plain_match(
+        plan, text, RULE_LITERALS(text) if plan.reads_text else frozenset()))
+    assert classify(finding) == fast

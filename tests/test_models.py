@@ -12,7 +12,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mailbox_processor import parse_message
-from mailbox_processor.models import Finding, OriginalMessage, Report, Verdict, _direct_init
+from mailbox_processor.models import (
+    Finding,
+    OriginalMessage,
+    Report,
+    Verdict,
+    _direct_init,
+    replace,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 RECORDS = (OriginalMessage, Finding, Verdict, Report)
@@ -89,3 +96,18 @@ def test_only_plain_frozen_dataclasses() -> None:
 
     with pytest.raises(TypeError, match="only plain frozen"):
         _direct_init(Thawed)
+
+
+@pytest.mark.parametrize("cls", RECORDS)
+@given(data=st.data())
+def test_replace_is_dataclasses_replace(cls: type, data: st.DataObject) -> None:
+    names = [f.name for f in dataclasses.fields(cls)]
+    required = [f.name for f in dataclasses.fields(cls)
+                if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+    record = cls(**{name: data.draw(_VALUES) for name in required})
+    changes = {n: data.draw(_VALUES) for n in data.draw(st.lists(st.sampled_from(names),
+                                                                 unique=True))}
+    fast, plain = replace(record, **changes), dataclasses.replace(record, **changes)
+    assert type(fast) is cls
+    assert list(vars(fast).items()) == list(vars(plain).items())
+    assert vars(record) == vars(cls(**{name: getattr(record, name) for name in names}))

@@ -19,6 +19,8 @@ from mailbox_processor.text import (
     _command_matches,
     _command_starts,
     find_command,
+    find_smtp_code,
+    find_status,
     normalise_address,
     positions,
 )
@@ -253,3 +255,40 @@ def test_normalise_address_on_real_notices() -> None:
     assert len(candidates) > 100
     for text in candidates + ["Mailto:A@B.C", "rfc822;<x@y.z>", "", None]:
         assert normalise_address(text) == plain_normalise_address(text)
+
+
+# -- find_status / find_smtp_code: one search first, the loop only past a 2xx -------------
+
+
+def _first_code(pattern: re.Pattern[str], text: str, failure: bool) -> str | None:
+    """The plain reading: the first match's code, or with ``failure`` the first
+    non-2xx one, else the first (the codes being the joined groups, or group 1)."""
+    first = None
+    for m in pattern.finditer(text):
+        code = ".".join(m.groups()) if pattern is STATUS else m.group(1)
+        if not failure or code[0] != "2":
+            return code
+        first = first or code
+    return first
+
+
+_CODES = st.text(alphabet="245013.9 -#:x<a\n", max_size=40)
+
+
+@given(_CODES, st.booleans())
+def test_status_and_code_finders_are_the_plain_loop(text: str, failure: bool) -> None:
+    assert find_status(text, failure=failure) == _first_code(STATUS, text, failure)
+    assert find_smtp_code(text, failure=failure) == _first_code(_SMTP_REPLY_STRICT, text,
+                                                                failure)
+
+
+@pytest.mark.parametrize("text", [
+    "250 2.1.5 ok 550 5.1.1 no", "250 2.0.0 ok", "x 2.1.5 y 5.1.1", "5.1.1.2 4.2.2",
+    "1.2.5.1.1 4.4.7", "250-2.1.5 a 250 2.0.0 b", "", "no code", "550 x 250 2.0.0 y",
+    "2.0.0 then 2.0.0", "#250 2.0.0 x 451 4.7.1 y",
+])
+@pytest.mark.parametrize("failure", [False, True])
+def test_status_and_code_finders_on_transcripts(text: str, failure: bool) -> None:
+    assert find_status(text, failure=failure) == _first_code(STATUS, text, failure)
+    assert find_smtp_code(text, failure=failure) == _first_code(_SMTP_REPLY_STRICT, text,
+                                                                failure)
