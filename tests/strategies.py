@@ -21,6 +21,12 @@ def sample_paths() -> list[Path]:
     return paths
 
 
+def enough(with_corpus: int, fixtures_only: int) -> int:
+    """A floor for how many samples a test exercised: the corpus is not always beside
+    the project (a clean clone), and the fixtures alone give fewer."""
+    return with_corpus if CORPUS.is_dir() else fixtures_only
+
+
 def edited_samples(
     samples: Sequence[Path], inserts: Sequence[bytes], *, max_edits: int, max_cut: int
 ) -> st.SearchStrategy[bytes]:
