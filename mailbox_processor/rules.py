@@ -39,7 +39,7 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Any
 
-from mailbox_processor.text import _RARE_FIRST
+from mailbox_processor.text import rarity
 
 #: The stdlib's regex parser (``re._parser`` since 3.11, ``sre_parse`` before): the
 #: only exact reading of a pattern's structure, used at import time to derive the
@@ -215,12 +215,9 @@ class Probe:
         return False
 
 
-_RANK = {char: rank for rank, char in enumerate(_RARE_FIRST)}
-
-
 def _common_first(item: tuple[str, Any]) -> tuple[int, str]:
     """Sort key of a trie branch: its character, the commonest in bounce text first."""
-    return -_RANK.get(item[0], -1), item[0]
+    return -rarity(item[0]), item[0]
 
 
 class LiteralScan:

@@ -160,52 +160,59 @@ def matches_at(
             end = max(m.end(), pos + 1)
 
 
-def positions(text: AnyStr, literals: Iterable[AnyStr]) -> Iterator[int]:
-    """Every offset in ``text`` where one of ``literals`` occurs."""
-    for literal in literals:
-        i = text.find(literal)
-        while i >= 0:
-            yield i
-            i = text.find(literal, i + 1)
-
-
 #: Characters from the rarest to the most common in bounce notices (lowercased; counted
-#: over the corpus): :class:`LiteralStarts` finds a literal by its rarest character.
-_RARE_FIRST = "[]_q;*z,)(@>/<jvwykxb:fgh-ucpdl.mnsiratoe "
+#: over the corpus). Others, digits among them, count as common (:func:`rarity`).
+RARE_FIRST = "[]_q;*z,)(@>/<jvwykxb:fgh-ucpdl.mnsiratoe "
+_RANK = {char: i for i, char in enumerate(RARE_FIRST)}
+
+
+def rarity(char: str) -> int:
+    """``char``'s place in :data:`RARE_FIRST` (0: the rarest); one not there comes last."""
+    return _RANK.get(char, len(_RANK))
+
+
+def anchored_literal(literal: str) -> tuple[str, int]:
+    """A regex that matches the rarest character of ``literal`` (its *anchor*) where
+    ``literal`` occurs around it, ``c(?<=before)(?=after)``, and the anchor's offset.
+
+    ``re`` skips to the characters a pattern can start with; a pattern of such
+    branches starts with a few rare characters instead of the literals' first ones,
+    and so leaves it fewer positions to try. A match is the anchor alone.
+    """
+    k = min(range(len(literal)), key=lambda i: rarity(literal[i]))
+    return (re.escape(literal[k]) + (f"(?<={re.escape(literal[:k + 1])})" if k else "")
+            + (f"(?={re.escape(literal[k + 1:])})" if literal[k + 1:] else "")), k
 
 
 class LiteralStarts:
-    """Where one of many literals starts in a text: :func:`positions`, in one regex pass.
+    """Where one of many literals starts in a text, in one regex pass.
 
     A ``find`` per literal scans the text once per literal, and a regex trying the
     literals at every position is no faster. Instead each literal is found by its
-    rarest character (its *anchor*, the first of :data:`_RARE_FIRST` it holds), as
-    ``c(?<=before)(?=after)``: the regex starts with a class of a few rare characters,
-    which ``re`` skips to quickly, and a match is only the anchor, so that the scan
-    goes on from the next character and no occurrence hides another. The start of an
-    occurrence is its anchor's position less the anchor's offset in the literal.
+    anchor (:func:`anchored_literal`): the regex starts with a class of a few rare
+    characters, which ``re`` skips to quickly, and a match is only the anchor, so that
+    the scan goes on from the next character and no occurrence hides another. The
+    start of an occurrence is its anchor's position less the anchor's offset.
 
     When two literals with the same anchor character could occur with their anchors at
     one position (overlaid, they agree where they overlap), the regex reports only the
     first that matches: the starts given for either are then those of both, which may
-    add a start where no literal is. So the answer holds every start of
-    :func:`positions` and maybe a few others: what :func:`matches_at` needs.
+    add a start where no literal is. So the answer holds every offset where a literal
+    occurs, and maybe a few others: what :func:`matches_at` needs.
     """
 
     def __init__(self, literals: Iterable[str]) -> None:
-        rank = {char: i for i, char in enumerate(_RARE_FIRST)}
         placed = []  # (literal, anchor offset) per group of the regex
+        branches = []
         for literal in dict.fromkeys(literals):  # (unique, in order)
             if not literal:
                 raise ValueError("an empty literal occurs everywhere")
-            anchor = min(literal, key=lambda char: rank.get(char, len(rank)))
-            placed.append((literal, literal.index(anchor)))
-        finder = re.compile("|".join(
-            re.escape(literal[k]) + (f"(?<={re.escape(literal[:k + 1])})" if k else "")
-            + (f"(?={re.escape(literal[k + 1:])})" if literal[k + 1:] else "")
+            branch, k = anchored_literal(literal)
+            placed.append((literal, k))
             # (An empty group names the literal: a group around all would keep re
             # from seeing that every alternative starts with a literal character.)
-            + "()" for literal, k in placed))
+            branches.append(branch + "()")
+        finder = re.compile("|".join(branches))
         self._search, self._finditer = finder.search, finder.finditer
         #: Per group number, the offsets from its anchor back to a start (none for
         #: group 0, the whole match).
@@ -233,12 +240,6 @@ def _overlaid(a: str, ka: int, b: str, kb: int) -> bool:
 _command_starts = LiteralStarts(_COMMAND_STARTS)
 
 
-def _command_matches(low: str) -> Iterator[re.Match[str]]:
-    """``_COMMAND.finditer(low)``: a match starts where one of its opening literals
-    does (a scan of every position costs ~40 us per notice, this a fraction)."""
-    return matches_at(_COMMAND, low, _command_starts(low))
-
-
 def find_command(text: str, *, lowered: str | None = None) -> str | None:
     """The SMTP command a reply answered (``RCPT``, ``DATA``, ``MAIL``, ``HELO``, ``CONN``).
 
@@ -249,6 +250,8 @@ def find_command(text: str, *, lowered: str | None = None) -> str | None:
     :param lowered: ``text.lower()``, when the caller has it already.
     """
     low = text.lower() if lowered is None else lowered
+    # A match starts where one of its opening literals does (a scan of every position
+    # costs ~40 us per notice, this a fraction).
     starts = _command_starts(low)
     if not starts:  # (the usual answer, found without a generator)
         return None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pytest
@@ -17,21 +18,31 @@ from mailbox_processor.text import (
     _SMTP_REPLY_STRICT,
     STATUS,
     LiteralStarts,
-    _command_matches,
     _command_starts,
     find_command,
     find_smtp_code,
     find_status,
+    matches_at,
     normalise_address,
-    positions,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT.parent / "shared" / "corpus" / "emails"
 
 
+def positions(text: str, literals: Iterable[str]) -> Iterator[int]:
+    """Every offset in ``text`` where one of ``literals`` occurs: what
+    :class:`LiteralStarts` must find (the plain oracle)."""
+    for literal in literals:
+        i = text.find(literal)
+        while i >= 0:
+            yield i
+            i = text.find(literal, i + 1)
+
+
 def spans(low: str) -> list[tuple[int, int]]:
-    return [m.span() for m in _command_matches(low)]
+    """find_command's matches: ``_COMMAND`` tried only where its opening literals are."""
+    return [m.span() for m in matches_at(_COMMAND, low, _command_starts(low))]
 
 
 def reference(low: str) -> list[tuple[int, int]]:

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, AnyStr, Generic, cast
 
 from mailbox_processor.mime import Mail
-from mailbox_processor.text import ADDRESS
+from mailbox_processor.text import ADDRESS, anchored_literal
 
 try:
     import re._parser as _sre_parse  # type: ignore[import-not-found,unused-ignore]
@@ -188,32 +188,16 @@ def _trie_branches(words: tuple[str, ...]) -> list[str]:
     return branches
 
 
-#: Letters (and the blank) from the rarest to the most common in bounce notices
-#: (lowercased; counted over the corpus).
-_RARITY = "qzjvwykxbfghpucdlmnsiratoe "
-
-
 def _literal_presence(words: tuple[str, ...]) -> str:
     """A regex that finds one of the ``words`` where there is one: for a yes-or-no
     search, not for the matches themselves (each is a single character).
 
-    ``re`` tries a pattern at every position that holds a character a branch may
-    start with; starting each word at its rarest character (its *anchor*; one not in
-    :data:`_RARITY` counts as rarest) instead of its first, as
-    ``c(?<=before)(?=after)``, leaves it fewer positions to try. A branch matches
-    exactly where its word occurs, with its anchor there, so the regex finds a match
-    where and only where one of the words occurs. (A tenth off
-    :func:`error_paragraphs`, whose paragraphs mostly have no match and are read to
-    the end; where a word comes early, the trie of :func:`_literal_alternation` finds
-    it sooner.)
+    Each word is found by its rarest character (:func:`anchored_literal`), and so at
+    fewer positions than by its first. (A tenth off :func:`error_paragraphs`, whose
+    paragraphs mostly have no match and are read to the end; where a word comes
+    early, the trie of :func:`_literal_alternation` finds it sooner.)
     """
-    rank = {char: i for i, char in enumerate(_RARITY)}
-    branches = []
-    for word in words:
-        k = min(range(len(word)), key=lambda i: rank.get(word[i], -1))
-        branches.append(re.escape(word[k]) + (f"(?<={re.escape(word[:k + 1])})" if k else "")
-                        + (f"(?={re.escape(word[k + 1:])})" if word[k + 1:] else ""))
-    return "|".join(branches)
+    return "|".join(anchored_literal(word)[0] for word in words)
 
 
 #: Error words of :data:`_DIAG_HINT` (prefix-free: see :func:`_literal_alternation`).
