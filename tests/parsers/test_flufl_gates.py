@@ -16,6 +16,7 @@ from mailbox_processor.mime import Mail
 from mailbox_processor.parsers.context import cut_returned
 from mailbox_processor.parsers.legacy import (
     _GATES,
+    _SHORTCUTS,
     _addr_may_hold,
     _detector_plan,
     _FluflView,
@@ -34,7 +35,7 @@ def check_gates(msg: Message) -> int:
     """Every skipped detector finds nothing without raising; returns how many were
     skipped (so that a test can tell it tested something)."""
     skipped = 0
-    for detector, gate, _patterns in _detector_plan():
+    for detector, gate, _patterns, _shortcut in _detector_plan():
         if gate is None:
             continue
         try:
@@ -57,7 +58,9 @@ def views(raw: bytes) -> list[Message]:
 
 def test_every_gate_is_used() -> None:
     plan = _detector_plan()
-    assert sum(gate is not None for _d, gate, _p in plan) == len(_GATES)
+    assert sum(gate is not None for _d, gate, _p, _s in plan) == len(_GATES)
+    # Each shortcut is found on its detector too.
+    assert sum(shortcut is not None for *_rest, shortcut in plan) == len(_SHORTCUTS)
 
 
 @pytest.mark.parametrize("path", SAMPLES, ids=lambda p: p.name)

@@ -134,7 +134,7 @@ def test_a_top_level_alternative_is_not_a_line_pattern() -> None:
 def flufl_start_tests() -> list[tuple[re.Pattern[str], Callable[[str, str | None], bool]]]:
     """Each flufl.bounce start pattern (multi-line) with the legacy parser's test."""
     out = []
-    for _detector, _gate, patterns in legacy._detector_plan():
+    for _detector, _gate, patterns, _shortcut in legacy._detector_plan():
         for entry, _hint, in_body in legacy._prepared(patterns or []):
             out.append((re.compile(entry[0].pattern, entry[0].flags | re.M), in_body))
     return out
