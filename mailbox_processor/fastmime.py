@@ -36,12 +36,18 @@ _HEADER_RE = re.compile(r"^(From |[\041-\071\073-\176]*:|[\t ])")
 _NLCRE = re.compile(r"\r\n|\r|\n")
 _NLCRE_EOL = re.compile(r"(\r\n|\r|\n)\Z")
 _NLCRE_BOL = re.compile(r"(\r\n|\r|\n)")
-#: Characters str.splitlines() breaks on but the feed parser does not (tested one by
-#: one in split_lines). The last three are not ASCII: they never come out of bytes
-#: decoded as ASCII (with surrogate escapes), only out of the text given to
-#: :func:`message_from_string`.
-_ODD_LINE_BREAKS = "\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
-_LINES = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
+#: A run of plain header fields in text whose lines all end at "\n": ``name:value``
+#: lines (a name of printable ASCII characters other than ":" and the space, what
+#: _HEADER_RE allows a field line save an empty name), each with its continuation
+#: lines. (Possessive repeats: nothing to give back, and faster.)
+_FIELDS = re.compile(r"(?:[!-9;-~]++:.*+(?:\n|\Z)(?:[ \t].*+(?:\n|\Z))*+)*+")
+#: One field of such a run: compat32's (name, value), the value without the blanks
+#: before it and the line break after it (``header_source_parse``); for text
+#: without a "\r" (``.`` is then anything but a line break) ...
+_FIELD_LF = re.compile(r"([!-9;-~]++):[ \t]*+(.*+(?:\n[ \t].*+)*+)(?:\n|\Z)")
+#: ... and for text whose "\r"s are all in "\r\n"s.
+_FIELD_CRLF = re.compile(
+    r"([!-9;-~]++):[ \t]*+([^\r\n]*+(?:\r?\n[ \t][^\r\n]*+)*+)(?:\r?\n|\Z)")
 
 #: An end-of-part predicate: a compiled boundary regex's ``match`` or ``_NLCRE.match``.
 _Matcher = Callable[[str], object]
@@ -185,16 +191,6 @@ _ASCII_BREAK = re.compile("[\r\n\x0b\x0c\x1c\x1d\x1e]")
 _ENCODED_CTES = ("quoted-printable", "base64", "x-uuencode", "uuencode", "uue", "x-uue")
 
 
-def split_lines(text: str) -> list[str]:
-    """Lines with their endings, split where the feed parser splits (\\r\\n, \\r, \\n)."""
-    # Substring tests (memchr) beat a generator over them and a character-class regex.
-    if ("\x0b" in text or "\x0c" in text or "\x1c" in text or "\x1d" in text
-            or "\x1e" in text or not text.isascii()
-            and ("\x85" in text or "\u2028" in text or "\u2029" in text)):
-        return _LINES.findall(text)
-    return text.splitlines(keepends=True)
-
-
 def message_from_bytes(raw: bytes) -> Message:
     """``email.message_from_bytes(raw)`` (compat32), the same tree, built faster."""
     return parse_bytes(raw)[0]
@@ -206,35 +202,54 @@ def parse_bytes(raw: bytes) -> tuple[Message, dict[int, str]]:
     The parser has to know each part's ``get_content_type()`` anyway; handing the
     values over saves the reader computing them again (valid while the tree lives).
     """
-    if sys.version_info[:2] not in VERIFIED:
-        return email.message_from_bytes(raw), {}
-    parser = _Parser(split_lines(raw.decode("ascii", "surrogateescape")))
+    text = raw.decode("ascii", "surrogateescape")
+    if sys.version_info[:2] not in VERIFIED or _lone_cr(text):
+        msg = email.message_from_string(text)  # what message_from_bytes does after decoding
+        return msg, {id(part): part.get_content_type() for part in msg.walk()}
+    parser = _Parser(text)
     return parser.parse(), parser.ctypes
 
 
 def message_from_string(text: str) -> Message:
     """``email.message_from_string(text)`` (compat32), the same tree, built faster."""
-    if sys.version_info[:2] not in VERIFIED:
+    if sys.version_info[:2] not in VERIFIED or _lone_cr(text):
         return email.message_from_string(text)
-    return _Parser(split_lines(text)).parse()
+    return _Parser(text).parse()
+
+
+def _lone_cr(text: str) -> bool:
+    """Whether a "\\r" not followed by "\\n" ends a line in ``text``: the stdlib parses
+    those (rare) messages, so that every line :class:`_Parser` sees ends at a "\\n"."""
+    return "\r" in text and text.count("\r") != text.count("\r\n")
 
 
 class _Parser:
     """The state of ``FeedParser`` + ``BufferedSubFile``, without the generators.
 
+    The input is one string and ``pos``, the offset of the next unread line in it.
     ``front`` holds lines pushed back (``unreadline``), the next one last; after
-    them come ``lines[pos:]``. Reading a line that an end predicate matches returns
-    ``""`` and leaves the line unread, as ``BufferedSubFile.readline`` does.
+    them comes ``text[pos:]``. The feed parser ends lines at "\\r\\n", "\\r" and
+    "\\n" (not at the other breaks of ``str.splitlines``); without a lone "\\r" (see
+    :func:`_lone_cr`) that is every "\\n". Reading a line that an end predicate
+    matches returns ``""`` and leaves the line unread, as
+    ``BufferedSubFile.readline`` does.
     """
 
-    __slots__ = ("lines", "pos", "front", "eof", "starts", "outer_starts", "stack", "cur",
-                 "last", "ctypes")
+    __slots__ = ("text", "size", "field", "pos", "front", "eof", "seps", "starts",
+                 "outer_starts", "stack", "cur", "last", "ctypes")
 
-    def __init__(self, lines: list[str]) -> None:
-        self.lines = lines
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.size = len(text)
+        #: The field regex for the text's line breaks ("\n" alone is the fastest).
+        self.field = _FIELD_CRLF if "\r" in text else _FIELD_LF
         self.pos = 0
         self.front: list[str] = []
+        #: The end-of-part predicates, innermost last ...
         self.eof: list[_Matcher] = []
+        #: ... and the separator each one matches lines starting with ("" for the
+        #: blank line ending a delivery-status block).
+        self.seps: list[str] = []
         #: What a line must start with for any predicate in ``eof`` to match it.
         self.starts: tuple[str, ...] = ()
         self.outer_starts: list[tuple[str, ...]] = []
@@ -246,6 +261,21 @@ class _Parser:
 
     # -- the line source -----------------------------------------------------------
 
+    def line_at(self, pos: int) -> str:
+        """The line that starts at ``pos``, with its line break."""
+        end = self.text.find("\n", pos)
+        return self.text[pos:] if end < 0 else self.text[pos:end + 1]
+
+    def at_end(self, line: str) -> bool:
+        """Whether an end predicate matches ``line``."""
+        # Every predicate needs the line to start with "-" (a boundary) or with a
+        # line break (the blank line ending a delivery-status block).
+        if self.eof and line[0] in "-\r\n" and line.startswith(self.starts):
+            for ateof in self.eof:
+                if ateof(line):
+                    return True
+        return False
+
     def readline(self) -> str:
         if self.front:
             line = self.front.pop()
@@ -253,73 +283,104 @@ class _Parser:
                 # FeedParser pushes back the "" of an end it hit while skipping
                 # repeated boundaries; read again, it is one more end, used up.
                 return ""
-        elif self.pos < len(self.lines):
-            line = self.lines[self.pos]
-            self.pos += 1
-        else:
+            if self.at_end(line):
+                self.front.append(line)
+                return ""
+            return line
+        if self.pos >= self.size:
             return ""
-        # Every predicate needs the line to start with "-" (a boundary) or with a
-        # line break (the blank line ending a delivery-status block).
-        if self.eof and line[0] in "-\r\n":
-            for ateof in reversed(self.eof):
-                if ateof(line):
-                    self.front.append(line)
-                    return ""
+        line = self.line_at(self.pos)
+        if self.at_end(line):
+            return ""  # left unread (BufferedSubFile pushes it back: the same)
+        self.pos += len(line)
         return line
 
     def unreadline(self, line: str) -> None:
-        self.front.append(line)
+        pos = self.pos - len(line)
+        if line and not self.front and self.text.startswith(line, pos):
+            # The line just read from the text: unread it there, so that the next
+            # part's headers can take plain_header_block (front stays empty).
+            self.pos = pos
+        else:
+            self.front.append(line)
 
     def peek(self) -> str | None:
         """The next line, left unread, when :meth:`readline` would return it from
-        ``lines`` (no pushed-back line first, no end predicate matching it), else
+        the text (no pushed-back line first, no end predicate matching it), else
         ``None``.
 
-        ``readline`` + ``unreadline`` of that line leaves the same state with the
-        line in ``front``; peeking leaves ``front`` empty, so that the next part's
-        headers can take :meth:`plain_header_block`.
+        ``readline`` + ``unreadline`` of that line leaves the same state.
         """
-        if self.front or self.pos >= len(self.lines):
+        if self.front or self.pos >= self.size:
             return None
-        line = self.lines[self.pos]
-        if self.eof and line[0] in "-\r\n" and any(ateof(line) for ateof in self.eof):
-            return None
-        return line
+        line = self.line_at(self.pos)
+        return None if self.at_end(line) else line
 
-    def read_rest(self) -> list[str]:
-        """Every line up to the end of the current part (``for line in input``)."""
+    def find_end(self, pos: int) -> int:
+        """The offset of the first line from ``pos`` (a line start) on that an end
+        predicate matches, or the end of the text.
+
+        A boundary predicate matches only lines starting with its separator: the
+        search looks for each separator after a "\\n" instead of reading every line.
+        """
+        eof, text, size = self.eof, self.text, self.size
+        if not eof:
+            return size
+        if "" in self.seps:
+            # A delivery-status block ends at a blank line: a short walk over lines.
+            while pos < size:
+                line = self.line_at(pos)
+                if self.at_end(line):
+                    return pos
+                pos += len(line)
+            return size
+        best = size
+        # Innermost first: the nearest end, usually, which bounds the other searches.
+        for i in range(len(eof) - 1, -1, -1):
+            sep, ateof = self.seps[i], eof[i]
+            after = "\n" + sep
+            found = pos
+            while True:
+                if not text.startswith(sep, found):
+                    found = text.find(after, found, best + len(sep)) + 1
+                    if not found:
+                        break
+                if found >= best:
+                    break
+                # Another predicate matching the line would find it on its own turn.
+                line = self.line_at(found)
+                if ateof(line):
+                    best = found
+                    break
+                found += len(line)
+        return best
+
+    def read_rest(self) -> str:
+        """Everything up to the end of the current part (``for line in input``)."""
         out: list[str] = []
         while self.front:
             line = self.readline()
             if line == "":
-                return out
+                return "".join(out)
             out.append(line)
-        lines, start, eof, starts = self.lines, self.pos, self.eof, self.starts
-        if not eof:
-            self.pos = len(lines)
-            out.extend(lines[start:])
-            return out
-        end = len(lines)
-        for i in range(start, end):
-            line = lines[i]
-            # The first test is the fastest, the second spares most blank lines.
-            if (line[0] in "-\r\n" and line.startswith(starts)
-                    and any(ateof(line) for ateof in eof)):
-                end = i
-                break
-        out.extend(lines[start:end])
-        self.pos = end
-        return out
+        start = self.pos
+        end = self.pos = self.find_end(start)
+        if out:
+            out.append(self.text[start:end])
+            return "".join(out)
+        return self.text[start:end]
 
-    def push_end(self, ateof: _Matcher, starts: tuple[str, ...]) -> None:
-        """Add an end-of-part predicate that matches only lines starting with one of
-        ``starts``."""
+    def push_end(self, ateof: _Matcher, sep: str) -> None:
+        """Add an end-of-part predicate that matches only lines starting with ``sep``
+        (a boundary's) or ``""``: a line break (the delivery-status one)."""
         self.eof.append(ateof)
+        self.seps.append(sep)
         self.outer_starts.append(self.starts)
-        self.starts += starts
+        self.starts += (sep,) if sep else ("\r", "\n")
 
     def pop_end(self) -> None:
         self.eof.pop()
+        self.seps.pop()
         self.starts = self.outer_starts.pop()
 
     # -- the message stack ---------------------------------------------------------
@@ -352,7 +413,7 @@ class _Parser:
 
     def parsegen(self) -> None:
         cur = self.new_message()
-        fields = None if self.front else self.plain_header_block()
+        fields = None if self.front else self.plain_header_block(cur)
         if fields is None:
             headers = self.header_lines(cur)
             fields = _plain_fields(headers)
@@ -376,55 +437,42 @@ class _Parser:
             self.multipart(cur)
             return
         # set_payload of a str only stores it.
-        cur._payload = "".join(self.read_rest())  # type: ignore[attr-defined]  # noqa: SLF001
+        cur._payload = self.read_rest()  # type: ignore[attr-defined]  # noqa: SLF001
 
-    def plain_header_block(self) -> list[tuple[str, str]] | None:
-        """The common case of :meth:`header_lines` + :func:`_plain_fields`, in one pass.
+    def plain_header_block(self, cur: Message) -> list[tuple[str, str]] | None:
+        """The common case of :meth:`header_lines` + :func:`_plain_fields`, by regex.
 
-        Reads ``lines[pos:]`` while they are ``name: value`` lines (a name of the
-        characters ``_HEADER_RE`` allows) or their continuations, up to and including
-        a blank line, or up to a line an end predicate matches. Anything else (an
-        envelope line, a line without a colon, a continuation first) returns ``None``
-        with nothing consumed: the line-by-line path decides those.
+        Takes an envelope line first, then ``name: value`` lines (a name of the
+        characters ``_HEADER_RE`` allows, none of them a space) with their
+        continuations, then the blank line after them (used up) or a line an end
+        predicate matches (left unread) or the end of the text. Anything else (a
+        line without a colon, a continuation first, a second envelope line) returns
+        ``None`` with nothing consumed: the line-by-line path decides those. So does
+        a separator with a colon in it, which can make a field line a boundary.
         """
-        lines, eof, starts = self.lines, self.eof, self.starts
-        n = last = end = len(lines)
-        fields: list[tuple[str, str]] = []
-        name = first = ""
-        folded = 0  # the index of the current field's first continuation line, if any
-        for i in range(self.pos, n):
-            line = lines[i]
-            char = line[0]
-            if char in " \t-\r\n":  # one test for the usual "Name: value" line
-                if char == " " or char == "\t":
-                    # No end predicate matches a line that starts with a blank.
-                    if not name:
-                        return None
-                    if not folded:  # (never 0: a continuation follows a field line)
-                        folded = i
-                    continue
-                if line.startswith(starts) and any(ateof(line) for ateof in eof):
-                    last = end = i  # the part ends here; the line stays unread
-                    break
-                if char != "-":
-                    last, end = i, i + 1  # the blank separator line is used up
-                    break
-            field, colon, rest = line.partition(":")
-            if not (colon and field and field.isascii() and field.isprintable()
-                    and " " not in field):
+        text, pos = self.text, self.pos
+        if self.seps and ":" in "".join(self.seps):
+            return None
+        envelope = None
+        if text.startswith("From ", pos):
+            # parse_headers takes a first "From " line as the envelope.
+            envelope = self.line_at(pos)
+            pos += len(envelope)
+        end = _FIELDS.match(text, pos).end()
+        stop = end
+        if end < self.size:
+            char = text[end]
+            if char != "\n" and char != "\r" and char != "-":
                 return None
-            if name:
-                if folded:
-                    fields.append((name, (first + "".join(lines[folded:i])).rstrip("\r\n")))
-                    folded = 0
-                else:
-                    fields.append((name, first.rstrip("\r\n")))
-            name, first = field, rest.lstrip(" \t")
-        if name:
-            fields.append((name, (first + "".join(lines[folded:last])).rstrip("\r\n")
-                           if folded else first.rstrip("\r\n")))
-        self.pos = end
-        return fields
+            line = self.line_at(end)
+            if not self.at_end(line):
+                if char == "-":
+                    return None
+                stop += len(line)  # the blank separator line is used up
+        if envelope is not None:
+            cur._unixfrom = envelope.rstrip("\r\n")  # type: ignore[attr-defined]  # noqa: SLF001
+        self.pos = stop
+        return self.field.findall(text, pos, end) if end > pos else []
 
     def header_lines(self, cur: Message) -> list[str]:
         """The header lines of a part, read line by line as ``_parsegen`` does (the
@@ -445,7 +493,7 @@ class _Parser:
     def delivery_status(self) -> None:
         # Blocks of header fields separated by blank lines, each a Message.
         while True:
-            self.push_end(_NLCRE.match, ("\r", "\n"))
+            self.push_end(_NLCRE.match, "")
             self.parsegen()
             self.pop_message()
             self.pop_end()
@@ -461,7 +509,7 @@ class _Parser:
         boundary = get_boundary(cur)
         if boundary is None:
             cur.defects.append(errors.NoBoundaryInMultipartDefect())
-            cur.set_payload("".join(self.read_rest()))
+            cur.set_payload(self.read_rest())
             return
         if str(get(cur, "content-transfer-encoding", "8bit")).lower() not in (
                 "7bit", "8bit", "binary"):
@@ -473,6 +521,15 @@ class _Parser:
         linesep: str | None = None
         close_boundary_seen = False
         while True:
+            if capturing_preamble and not self.front:
+                # The lines up to the first boundary or the end of the part are all
+                # preamble: take them at once.
+                self.push_end(boundary_match, separator)
+                start, end = self.pos, self.find_end(self.pos)
+                self.pop_end()
+                if end > start:
+                    preamble.append(self.text[start:end])
+                    self.pos = end
             line = self.readline()
             if line == "":
                 break
@@ -494,17 +551,20 @@ class _Parser:
                     continue
                 # Consume repeated boundary lines: no empty parts between them.
                 while True:
+                    if not self.front and self.pos < self.size and (
+                            self.text[self.pos] not in "-\r\n"):
+                        break  # (what peek + boundary_match tell of the usual line)
                     peeked = self.peek()
                     if peeked is not None:
                         if not boundary_match(peeked):
                             break
-                        self.pos += 1
+                        self.pos += len(peeked)
                         continue
                     line = self.readline()
                     if not boundary_match(line):
                         self.unreadline(line)
                         break
-                self.push_end(boundary_match, (separator,))
+                self.push_end(boundary_match, separator)
                 self.parsegen()
                 # RFC 2046: the line break before a boundary belongs to the boundary.
                 last = self.last
@@ -537,13 +597,13 @@ class _Parser:
         if not close_boundary_seen:
             cur.defects.append(errors.CloseBoundaryNotFoundDefect())
             return
-        after: list[str] = [""] if linesep else []
-        after.extend(self.read_rest())
-        if after:
-            bolmo = _NLCRE_BOL.match(after[0])
+        epilogue = self.read_rest()
+        if not linesep:
+            # (After a line break the stdlib's first epilogue line is "": nothing to cut.)
+            bolmo = _NLCRE_BOL.match(epilogue)
             if bolmo:
-                after[0] = after[0][len(bolmo.group(0)):]
-        cur.epilogue = "".join(after)
+                epilogue = epilogue[len(bolmo.group(0)):]
+        cur.epilogue = epilogue
 
     def parse_headers(self, cur: Message, lines: list[str]) -> None:
         """``FeedParser._parse_headers`` (compat32's ``header_source_parse``)."""
@@ -632,6 +692,11 @@ def _content_type(msg: Message, fields: list[tuple[str, str]]) -> str:
     return msg.get_default_type()
 
 
+#: What the boundary matcher answers for the usual rests of a boundary line.
+_PLAIN_TAILS = {tail + linesep: (tail, linesep)
+                for tail in ("", "--") for linesep in ("", "\n", "\r\n")}
+
+
 def _boundary_matcher(separator: str) -> Callable[[str], tuple[str, str] | None]:
     """The feed parser's boundary regex, without compiling one per boundary.
 
@@ -644,6 +709,9 @@ def _boundary_matcher(separator: str) -> Callable[[str], tuple[str, str] | None]
         if not line.startswith(separator):
             return None
         rest = line[size:]
+        found = _PLAIN_TAILS.get(rest)
+        if found is not None:
+            return found
         linesep = ""
         if rest.endswith("\r\n"):
             rest, linesep = rest[:-2], "\r\n"
