@@ -235,8 +235,8 @@ class _Parser:
     ``BufferedSubFile.readline`` does.
     """
 
-    __slots__ = ("text", "size", "field", "pos", "front", "eof", "seps", "starts",
-                 "outer_starts", "stack", "cur", "last", "ctypes")
+    __slots__ = ("text", "size", "field", "pos", "front", "eof", "seps", "colons", "starts",
+                 "outer_starts", "stack", "cur", "last", "ctypes", "ended")
 
     def __init__(self, text: str) -> None:
         self.text = text
@@ -250,6 +250,8 @@ class _Parser:
         #: ... and the separator each one matches lines starting with ("" for the
         #: blank line ending a delivery-status block).
         self.seps: list[str] = []
+        #: How many of those separators hold a ":" (see plain_header_block).
+        self.colons = 0
         #: What a line must start with for any predicate in ``eof`` to match it.
         self.starts: tuple[str, ...] = ()
         self.outer_starts: list[tuple[str, ...]] = []
@@ -258,6 +260,8 @@ class _Parser:
         self.last: Message | None = None
         #: id(message) -> its content type, computed once after its headers.
         self.ctypes: dict[int, str] = {}
+        #: Whether the last plain_header_block stopped at the end of the part.
+        self.ended = False
 
     # -- the line source -----------------------------------------------------------
 
@@ -375,12 +379,15 @@ class _Parser:
         (a boundary's) or ``""``: a line break (the delivery-status one)."""
         self.eof.append(ateof)
         self.seps.append(sep)
+        if ":" in sep:
+            self.colons += 1
         self.outer_starts.append(self.starts)
         self.starts += (sep,) if sep else ("\r", "\n")
 
     def pop_end(self) -> None:
         self.eof.pop()
-        self.seps.pop()
+        if ":" in self.seps.pop():
+            self.colons -= 1
         self.starts = self.outer_starts.pop()
 
     # -- the message stack ---------------------------------------------------------
@@ -415,6 +422,7 @@ class _Parser:
         cur = self.new_message()
         fields = None if self.front else self.plain_header_block(cur)
         if fields is None:
+            self.ended = False
             headers = self.header_lines(cur)
             fields = _plain_fields(headers)
             if fields is None:
@@ -428,16 +436,16 @@ class _Parser:
         if ctype == "message/delivery-status":
             self.delivery_status()
             return
-        maintype = ctype.split("/")[0]
-        if maintype == "message":
+        if ctype.startswith("message/"):
             self.parsegen()
             self.pop_message()
             return
-        if maintype == "multipart":
+        if ctype.startswith("multipart/"):
             self.multipart(cur)
             return
         # set_payload of a str only stores it.
-        cur._payload = self.read_rest()  # type: ignore[attr-defined]  # noqa: SLF001
+        cur._payload = (  # type: ignore[attr-defined]  # noqa: SLF001
+            "" if self.ended else self.read_rest())
 
     def plain_header_block(self, cur: Message) -> list[tuple[str, str]] | None:
         """The common case of :meth:`header_lines` + :func:`_plain_fields`, by regex.
@@ -451,27 +459,28 @@ class _Parser:
         a separator with a colon in it, which can make a field line a boundary.
         """
         text, pos = self.text, self.pos
-        if self.seps and ":" in "".join(self.seps):
+        if self.colons:
             return None
         envelope = None
         if text.startswith("From ", pos):
             # parse_headers takes a first "From " line as the envelope.
             envelope = self.line_at(pos)
             pos += len(envelope)
-        end = _FIELDS.match(text, pos).end()
-        stop = end
+        end = stop = _FIELDS.match(text, pos).end()
+        ended = True  # at the end of the text or of the part: no body
         if end < self.size:
             char = text[end]
-            if char != "\n" and char != "\r" and char != "-":
+            if char == "\n" or char == "\r":
+                # Only the delivery-status predicate matches a blank line.
+                if char not in self.starts:
+                    stop = text.find("\n", end) + 1  # the separator line is used up
+                    ended = False
+            elif char != "-" or not self.at_end(self.line_at(end)):
                 return None
-            line = self.line_at(end)
-            if not self.at_end(line):
-                if char == "-":
-                    return None
-                stop += len(line)  # the blank separator line is used up
         if envelope is not None:
             cur._unixfrom = envelope.rstrip("\r\n")  # type: ignore[attr-defined]  # noqa: SLF001
         self.pos = stop
+        self.ended = ended
         return self.field.findall(text, pos, end) if end > pos else []
 
     def header_lines(self, cur: Message) -> list[str]:
@@ -492,12 +501,22 @@ class _Parser:
 
     def delivery_status(self) -> None:
         # Blocks of header fields separated by blank lines, each a Message.
+        text, size = self.text, self.size
         while True:
             self.push_end(_NLCRE.match, "")
             self.parsegen()
             self.pop_message()
             self.pop_end()
-            self.readline()  # the blank line (or "" at the end)
+            pos = self.pos
+            if (not self.front and pos < size and text[pos] in "\r\n"
+                    and "\n" not in self.starts):
+                # What readline + peek do in the usual case: the blank line read (no
+                # predicate matches it), then a next block that starts with a field.
+                pos = self.pos = text.find("\n", pos) + 1
+                if pos < size and text[pos] not in "-\r\n":
+                    continue
+            else:
+                self.readline()  # the blank line (or "" at the end)
             if self.peek() is not None:
                 continue  # another block follows
             line = self.readline()
@@ -547,8 +566,8 @@ class _Parser:
                             preamble[-1] = lastline[:-cut]
                         cur.preamble = "".join(preamble)
                     capturing_preamble = False
-                    self.unreadline(line)
-                    continue
+                    # FeedParser pushes the line back and reads it again, to the same
+                    # effect as going on with it.
                 # Consume repeated boundary lines: no empty parts between them.
                 while True:
                     if not self.front and self.pos < self.size and (

@@ -166,6 +166,9 @@ EDGE_CASES = {
                                        b"\r\n\n"),
     "delivery-status with a body line": (b"Content-Type: message/delivery-status\n\nA: 1\n"
                                          b"body\n\nB: 2\n"),
+    "delivery-status in a delivery-status block": (b"Content-Type: message/delivery-status\n\n"
+                                                   b"Content-Type: message/delivery-status\n\n"
+                                                   b"A: 1\n\nB: 2\n"),
     "dash lines in body": (b"Content-Type: multipart/mixed; boundary=b\n\n--b\n\n---- x\n"
                            b"--bb\n--b-\n--b--x\n--b--\n"),
 }
