@@ -36,18 +36,23 @@ _HEADER_RE = re.compile(r"^(From |[\041-\071\073-\176]*:|[\t ])")
 _NLCRE = re.compile(r"\r\n|\r|\n")
 _NLCRE_EOL = re.compile(r"(\r\n|\r|\n)\Z")
 _NLCRE_BOL = re.compile(r"(\r\n|\r|\n)")
-#: A run of plain header fields in text whose lines all end at "\n": ``name:value``
-#: lines (a name of printable ASCII characters other than ":" and the space, what
-#: _HEADER_RE allows a field line save an empty name), each with its continuation
-#: lines. (Possessive repeats: nothing to give back, and faster.)
-_FIELDS = re.compile(r"(?:[!-9;-~]++:.*+(?:\n|\Z)(?:[ \t].*+(?:\n|\Z))*+)*+")
-#: One field of such a run: compat32's (name, value), the value without the blanks
-#: before it and the line break after it (``header_source_parse``); for text
-#: without a "\r" (``.`` is then anything but a line break) ...
-_FIELD_LF = re.compile(r"([!-9;-~]++):[ \t]*+(.*+(?:\n[ \t].*+)*+)(?:\n|\Z)")
+#: Plain header fields and what follows them, by ``findall``: first compat32's
+#: (name, value) of each ``name:value`` line with its continuation lines (a name of
+#: printable ASCII characters other than ":" and the space: what _HEADER_RE allows a
+#: field line, save an empty name; the value without the blanks before it and the
+#: line break after it, as ``header_source_parse`` makes it), then ("", the rest of
+#: the text) from the first line that is not one of those on: one pass tells both
+#: the fields and where they end. Possessive repeats: nothing to give back, faster.
+#: For text without a "\r" (``.`` is then anything but a line break) ...
+_FIELDS_LF = re.compile(
+    r"(?:([!-9;-~]++):[ \t]*+)?+((?(1).*+(?:\n[ \t].*+)*+|(?s:.+)))(?(1)(?:\n|\Z))")
 #: ... and for text whose "\r"s are all in "\r\n"s.
-_FIELD_CRLF = re.compile(
-    r"([!-9;-~]++):[ \t]*+([^\r\n]*+(?:\r?\n[ \t][^\r\n]*+)*+)(?:\r?\n|\Z)")
+_FIELDS_CRLF = re.compile(
+    r"(?:([!-9;-~]++):[ \t]*+)?+((?(1)[^\r\n]*+(?:\r?\n[ \t][^\r\n]*+)*+|(?s:.+)))"
+    r"(?(1)(?:\r?\n|\Z))")
+#: How far those patterns look for the end of a header block: the rest they return
+#: is a copy, kept short; a longer block takes the line-by-line path.
+_FIELDS_REACH = 65536
 
 #: An end-of-part predicate: a compiled boundary regex's ``match`` or ``_NLCRE.match``.
 _Matcher = Callable[[str], object]
@@ -242,7 +247,7 @@ class _Parser:
         self.text = text
         self.size = len(text)
         #: The field regex for the text's line breaks ("\n" alone is the fastest).
-        self.field = _FIELD_CRLF if "\r" in text else _FIELD_LF
+        self.field = _FIELDS_CRLF if "\r" in text else _FIELDS_LF
         self.pos = 0
         self.front: list[str] = []
         #: The end-of-part predicates, innermost last ...
@@ -466,9 +471,18 @@ class _Parser:
             # parse_headers takes a first "From " line as the envelope.
             envelope = self.line_at(pos)
             pos += len(envelope)
-        end = stop = _FIELDS.match(text, pos).end()
+        size = self.size
+        reach = pos + _FIELDS_REACH
+        fields = self.field.findall(text, pos, reach)
+        if fields and not fields[-1][0]:
+            end = min(reach, size) - len(fields.pop()[1])
+        elif reach < size:
+            return None  # a header block too long to tell its end
+        else:
+            end = size
+        stop = end
         ended = True  # at the end of the text or of the part: no body
-        if end < self.size:
+        if end < size:
             char = text[end]
             if char == "\n" or char == "\r":
                 # Only the delivery-status predicate matches a blank line.
@@ -481,7 +495,7 @@ class _Parser:
             cur._unixfrom = envelope.rstrip("\r\n")  # type: ignore[attr-defined]  # noqa: SLF001
         self.pos = stop
         self.ended = ended
-        return self.field.findall(text, pos, end) if end > pos else []
+        return fields
 
     def header_lines(self, cur: Message) -> list[str]:
         """The header lines of a part, read line by line as ``_parsegen`` does (the

@@ -169,6 +169,11 @@ EDGE_CASES = {
     "delivery-status in a delivery-status block": (b"Content-Type: message/delivery-status\n\n"
                                                    b"Content-Type: message/delivery-status\n\n"
                                                    b"A: 1\n\nB: 2\n"),
+    # (fastmime's header regex looks 65,536 characters ahead: cut in a name, between
+    # two fields, in a value)
+    "long header block": b"X: y\n" * 20000 + b"\nbody\n",
+    "long header block of 8-character fields": b"X: yyyy\n" * 10000 + b"\nbody\n",
+    "long header field": b"X: " + b"y" * 70000 + b"\n\nbody\n",
     "dash lines in body": (b"Content-Type: multipart/mixed; boundary=b\n\n--b\n\n---- x\n"
                            b"--bb\n--b-\n--b--x\n--b--\n"),
 }
