@@ -329,8 +329,12 @@ class _Parser:
         """The offset of the first line from ``pos`` (a line start) on that an end
         predicate matches, or the end of the text.
 
-        A boundary predicate matches only lines starting with its separator: the
-        search looks for each separator after a "\\n" instead of reading every line.
+        A boundary predicate matches only lines starting with its separator, "--"
+        and the boundary: the search looks at the lines that start with "--" (after
+        a "\\n"), not at every line. (One search for all the separators, not one
+        per separator: each search stops at the next boundary, and the parse reads
+        the text once; a search for an inner boundary that never comes would read
+        to the end of the text once per part.)
         """
         eof, text, size = self.eof, self.text, self.size
         if not eof:
@@ -343,26 +347,15 @@ class _Parser:
                     return pos
                 pos += len(line)
             return size
-        best = size
-        # Innermost first: the nearest end, usually, which bounds the other searches.
-        for i in range(len(eof) - 1, -1, -1):
-            sep, ateof = self.seps[i], eof[i]
-            after = "\n" + sep
-            found = pos
-            while True:
-                if not text.startswith(sep, found):
-                    found = text.find(after, found, best + len(sep)) + 1
-                    if not found:
-                        break
-                if found >= best:
-                    break
-                # Another predicate matching the line would find it on its own turn.
-                line = self.line_at(found)
-                if ateof(line):
-                    best = found
-                    break
-                found += len(line)
-        return best
+        while True:
+            if not text.startswith("--", pos):
+                pos = text.find("\n--", pos) + 1
+                if not pos:
+                    return size
+            line = self.line_at(pos)
+            if self.at_end(line):
+                return pos
+            pos += len(line)
 
     def read_rest(self) -> str:
         """Everything up to the end of the current part (``for line in input``)."""
