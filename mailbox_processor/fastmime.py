@@ -4,13 +4,15 @@ The stdlib's :class:`email.feedparser.FeedParser` is written for incremental inp
 generator per MIME part, a deque of lines, and every line passed through every
 end-of-part predicate on a stack. For a whole message already in memory that machinery
 costs more than the parse itself. :func:`message_from_bytes` here is a line-for-line
-port of ``FeedParser._parsegen`` (CPython 3.11) over a list of lines with an index, so
-that the :class:`email.message.Message` objects it returns are identical to the
-stdlib's: the same headers (``set_raw`` of ``policy.header_source_parse``), payloads,
-preambles, epilogues, defects and default types. Only the bookkeeping is cheaper: a
-plain header block is read and split into fields in one pass, a body is collected
-with a loop that looks closer only at lines that could end it, and every odd case
-(envelope lines, missing separators, pushed-back lines) takes the line-by-line path.
+port of ``FeedParser._parsegen`` (CPython 3.11) over the decoded text and an offset in
+it, so that the :class:`email.message.Message` objects it returns are identical to
+the stdlib's: the same headers (``set_raw`` of ``policy.header_source_parse``),
+payloads, preambles, epilogues, defects and default types. Only the bookkeeping is
+cheaper: a plain header block is split into fields by one regex call, a body or a
+preamble is one slice of the text up to the next line a search for "--" finds that
+ends it, and every odd case (missing separators, pushed-back lines, a boundary with a
+colon) takes the line-by-line path. A text with a lone "\\r" line break goes to the
+stdlib (rare: then every line ends at a "\\n").
 
 ``tests/test_fastmime.py`` compares both trees, node by node, on the fixtures, the
 shared corpus and generated malformed input. Python versions other than those the
@@ -306,7 +308,7 @@ class _Parser:
 
     def unreadline(self, line: str) -> None:
         pos = self.pos - len(line)
-        if line and not self.front and self.text.startswith(line, pos):
+        if line and pos >= 0 and not self.front and self.text.startswith(line, pos):
             # The line just read from the text: unread it there, so that the next
             # part's headers can take plain_header_block (front stays empty).
             self.pos = pos
