@@ -4,13 +4,15 @@ The stdlib's :class:`email.feedparser.FeedParser` is written for incremental inp
 generator per MIME part, a deque of lines, and every line passed through every
 end-of-part predicate on a stack. For a whole message already in memory that machinery
 costs more than the parse itself. :func:`message_from_bytes` here is a line-for-line
-port of ``FeedParser._parsegen`` (CPython 3.11) over a list of lines with an index, so
-that the :class:`email.message.Message` objects it returns are identical to the
-stdlib's: the same headers (``set_raw`` of ``policy.header_source_parse``), payloads,
-preambles, epilogues, defects and default types. Only the bookkeeping is cheaper: a
-plain header block is read and split into fields in one pass, a body is collected
-with a loop that looks closer only at lines that could end it, and every odd case
-(envelope lines, missing separators, pushed-back lines) takes the line-by-line path.
+port of ``FeedParser._parsegen`` (CPython 3.11) over the decoded text and an offset in
+it, so that the :class:`email.message.Message` objects it returns are identical to
+the stdlib's: the same headers (``set_raw`` of ``policy.header_source_parse``),
+payloads, preambles, epilogues, defects and default types. Only the bookkeeping is
+cheaper: a plain header block is split into fields by one regex call, a body or a
+preamble is one slice of the text up to the next line a search for "--" finds that
+ends it, and every odd case (missing separators, pushed-back lines, a boundary with a
+colon) takes the line-by-line path. A text with a lone "\\r" line break goes to the
+stdlib (rare: then every line ends at a "\\n").
 
 ``tests/test_fastmime.py`` compares both trees, node by node, on the fixtures, the
 shared corpus and generated malformed input. Python versions other than those the
@@ -36,12 +38,23 @@ _HEADER_RE = re.compile(r"^(From |[\041-\071\073-\176]*:|[\t ])")
 _NLCRE = re.compile(r"\r\n|\r|\n")
 _NLCRE_EOL = re.compile(r"(\r\n|\r|\n)\Z")
 _NLCRE_BOL = re.compile(r"(\r\n|\r|\n)")
-#: Characters str.splitlines() breaks on but the feed parser does not (tested one by
-#: one in split_lines). The last three are not ASCII: they never come out of bytes
-#: decoded as ASCII (with surrogate escapes), only out of the text given to
-#: :func:`message_from_string`.
-_ODD_LINE_BREAKS = "\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
-_LINES = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
+#: Plain header fields and what follows them, by ``findall``: first compat32's
+#: (name, value) of each ``name:value`` line with its continuation lines (a name of
+#: printable ASCII characters other than ":" and the space: what _HEADER_RE allows a
+#: field line, save an empty name; the value without the blanks before it and the
+#: line break after it, as ``header_source_parse`` makes it), then ("", the rest of
+#: the text) from the first line that is not one of those on: one pass tells both
+#: the fields and where they end. Possessive repeats: nothing to give back, faster.
+#: For text without a "\r" (``.`` is then anything but a line break) ...
+_FIELDS_LF = re.compile(
+    r"(?:([!-9;-~]++):[ \t]*+)?+((?(1).*+(?:\n[ \t].*+)*+|(?s:.+)))(?(1)(?:\n|\Z))")
+#: ... and for text whose "\r"s are all in "\r\n"s.
+_FIELDS_CRLF = re.compile(
+    r"(?:([!-9;-~]++):[ \t]*+)?+((?(1)[^\r\n]*+(?:\r?\n[ \t][^\r\n]*+)*+|(?s:.+)))"
+    r"(?(1)(?:\r?\n|\Z))")
+#: How far those patterns look for the end of a header block: the rest they return
+#: is a copy, kept short; a longer block takes the line-by-line path.
+_FIELDS_REACH = 65536
 
 #: An end-of-part predicate: a compiled boundary regex's ``match`` or ``_NLCRE.match``.
 _Matcher = Callable[[str], object]
@@ -185,16 +198,6 @@ _ASCII_BREAK = re.compile("[\r\n\x0b\x0c\x1c\x1d\x1e]")
 _ENCODED_CTES = ("quoted-printable", "base64", "x-uuencode", "uuencode", "uue", "x-uue")
 
 
-def split_lines(text: str) -> list[str]:
-    """Lines with their endings, split where the feed parser splits (\\r\\n, \\r, \\n)."""
-    # Substring tests (memchr) beat a generator over them and a character-class regex.
-    if ("\x0b" in text or "\x0c" in text or "\x1c" in text or "\x1d" in text
-            or "\x1e" in text or not text.isascii()
-            and ("\x85" in text or "\u2028" in text or "\u2029" in text)):
-        return _LINES.findall(text)
-    return text.splitlines(keepends=True)
-
-
 def message_from_bytes(raw: bytes) -> Message:
     """``email.message_from_bytes(raw)`` (compat32), the same tree, built faster."""
     return parse_bytes(raw)[0]
@@ -206,35 +209,56 @@ def parse_bytes(raw: bytes) -> tuple[Message, dict[int, str]]:
     The parser has to know each part's ``get_content_type()`` anyway; handing the
     values over saves the reader computing them again (valid while the tree lives).
     """
-    if sys.version_info[:2] not in VERIFIED:
-        return email.message_from_bytes(raw), {}
-    parser = _Parser(split_lines(raw.decode("ascii", "surrogateescape")))
+    text = raw.decode("ascii", "surrogateescape")
+    if sys.version_info[:2] not in VERIFIED or _lone_cr(text):
+        msg = email.message_from_string(text)  # what message_from_bytes does after decoding
+        return msg, {id(part): part.get_content_type() for part in msg.walk()}
+    parser = _Parser(text)
     return parser.parse(), parser.ctypes
 
 
 def message_from_string(text: str) -> Message:
     """``email.message_from_string(text)`` (compat32), the same tree, built faster."""
-    if sys.version_info[:2] not in VERIFIED:
+    if sys.version_info[:2] not in VERIFIED or _lone_cr(text):
         return email.message_from_string(text)
-    return _Parser(split_lines(text)).parse()
+    return _Parser(text).parse()
+
+
+def _lone_cr(text: str) -> bool:
+    """Whether a "\\r" not followed by "\\n" ends a line in ``text``: the stdlib parses
+    those (rare) messages, so that every line :class:`_Parser` sees ends at a "\\n"."""
+    return "\r" in text and text.count("\r") != text.count("\r\n")
 
 
 class _Parser:
     """The state of ``FeedParser`` + ``BufferedSubFile``, without the generators.
 
+    The input is one string and ``pos``, the offset of the next unread line in it.
     ``front`` holds lines pushed back (``unreadline``), the next one last; after
-    them come ``lines[pos:]``. Reading a line that an end predicate matches returns
-    ``""`` and leaves the line unread, as ``BufferedSubFile.readline`` does.
+    them comes ``text[pos:]``. The feed parser ends lines at "\\r\\n", "\\r" and
+    "\\n" (not at the other breaks of ``str.splitlines``); without a lone "\\r" (see
+    :func:`_lone_cr`) that is every "\\n". Reading a line that an end predicate
+    matches returns ``""`` and leaves the line unread, as
+    ``BufferedSubFile.readline`` does.
     """
 
-    __slots__ = ("lines", "pos", "front", "eof", "starts", "outer_starts", "stack", "cur",
-                 "last", "ctypes")
+    __slots__ = ("text", "size", "field", "pos", "front", "eof", "seps", "colons", "starts",
+                 "outer_starts", "stack", "cur", "last", "ctypes", "ended")
 
-    def __init__(self, lines: list[str]) -> None:
-        self.lines = lines
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.size = len(text)
+        #: The field regex for the text's line breaks ("\n" alone is the fastest).
+        self.field = _FIELDS_CRLF if "\r" in text else _FIELDS_LF
         self.pos = 0
         self.front: list[str] = []
+        #: The end-of-part predicates, innermost last ...
         self.eof: list[_Matcher] = []
+        #: ... and the separator each one matches lines starting with ("" for the
+        #: blank line ending a delivery-status block).
+        self.seps: list[str] = []
+        #: How many of those separators hold a ":" (see plain_header_block).
+        self.colons = 0
         #: What a line must start with for any predicate in ``eof`` to match it.
         self.starts: tuple[str, ...] = ()
         self.outer_starts: list[tuple[str, ...]] = []
@@ -243,8 +267,25 @@ class _Parser:
         self.last: Message | None = None
         #: id(message) -> its content type, computed once after its headers.
         self.ctypes: dict[int, str] = {}
+        #: Whether the last plain_header_block stopped at the end of the part.
+        self.ended = False
 
     # -- the line source -----------------------------------------------------------
+
+    def line_at(self, pos: int) -> str:
+        """The line that starts at ``pos``, with its line break."""
+        end = self.text.find("\n", pos)
+        return self.text[pos:] if end < 0 else self.text[pos:end + 1]
+
+    def at_end(self, line: str) -> bool:
+        """Whether an end predicate matches ``line``."""
+        # Every predicate needs the line to start with "-" (a boundary) or with a
+        # line break (the blank line ending a delivery-status block).
+        if self.eof and line[0] in "-\r\n" and line.startswith(self.starts):
+            for ateof in self.eof:
+                if ateof(line):
+                    return True
+        return False
 
     def readline(self) -> str:
         if self.front:
@@ -253,73 +294,100 @@ class _Parser:
                 # FeedParser pushes back the "" of an end it hit while skipping
                 # repeated boundaries; read again, it is one more end, used up.
                 return ""
-        elif self.pos < len(self.lines):
-            line = self.lines[self.pos]
-            self.pos += 1
-        else:
+            if self.at_end(line):
+                self.front.append(line)
+                return ""
+            return line
+        if self.pos >= self.size:
             return ""
-        # Every predicate needs the line to start with "-" (a boundary) or with a
-        # line break (the blank line ending a delivery-status block).
-        if self.eof and line[0] in "-\r\n":
-            for ateof in reversed(self.eof):
-                if ateof(line):
-                    self.front.append(line)
-                    return ""
+        line = self.line_at(self.pos)
+        if self.at_end(line):
+            return ""  # left unread (BufferedSubFile pushes it back: the same)
+        self.pos += len(line)
         return line
 
     def unreadline(self, line: str) -> None:
-        self.front.append(line)
+        pos = self.pos - len(line)
+        if line and pos >= 0 and not self.front and self.text.startswith(line, pos):
+            # The line just read from the text: unread it there, so that the next
+            # part's headers can take plain_header_block (front stays empty).
+            self.pos = pos
+        else:
+            self.front.append(line)
 
     def peek(self) -> str | None:
         """The next line, left unread, when :meth:`readline` would return it from
-        ``lines`` (no pushed-back line first, no end predicate matching it), else
+        the text (no pushed-back line first, no end predicate matching it), else
         ``None``.
 
-        ``readline`` + ``unreadline`` of that line leaves the same state with the
-        line in ``front``; peeking leaves ``front`` empty, so that the next part's
-        headers can take :meth:`plain_header_block`.
+        ``readline`` + ``unreadline`` of that line leaves the same state.
         """
-        if self.front or self.pos >= len(self.lines):
+        if self.front or self.pos >= self.size:
             return None
-        line = self.lines[self.pos]
-        if self.eof and line[0] in "-\r\n" and any(ateof(line) for ateof in self.eof):
-            return None
-        return line
+        line = self.line_at(self.pos)
+        return None if self.at_end(line) else line
 
-    def read_rest(self) -> list[str]:
-        """Every line up to the end of the current part (``for line in input``)."""
+    def find_end(self, pos: int) -> int:
+        """The offset of the first line from ``pos`` (a line start) on that an end
+        predicate matches, or the end of the text.
+
+        A boundary predicate matches only lines starting with its separator, "--"
+        and the boundary: the search looks at the lines that start with "--" (after
+        a "\\n"), not at every line. (One search for all the separators, not one
+        per separator: each search stops at the next boundary, and the parse reads
+        the text once; a search for an inner boundary that never comes would read
+        to the end of the text once per part.)
+        """
+        eof, text, size = self.eof, self.text, self.size
+        if not eof:
+            return size
+        if "" in self.seps:
+            # A delivery-status block ends at a blank line: a short walk over lines.
+            while pos < size:
+                line = self.line_at(pos)
+                if self.at_end(line):
+                    return pos
+                pos += len(line)
+            return size
+        while True:
+            if not text.startswith("--", pos):
+                pos = text.find("\n--", pos) + 1
+                if not pos:
+                    return size
+            line = self.line_at(pos)
+            if self.at_end(line):
+                return pos
+            pos += len(line)
+
+    def read_rest(self) -> str:
+        """Everything up to the end of the current part (``for line in input``)."""
         out: list[str] = []
         while self.front:
             line = self.readline()
             if line == "":
-                return out
+                return "".join(out)
             out.append(line)
-        lines, start, eof, starts = self.lines, self.pos, self.eof, self.starts
-        if not eof:
-            self.pos = len(lines)
-            out.extend(lines[start:])
-            return out
-        end = len(lines)
-        for i in range(start, end):
-            line = lines[i]
-            # The first test is the fastest, the second spares most blank lines.
-            if (line[0] in "-\r\n" and line.startswith(starts)
-                    and any(ateof(line) for ateof in eof)):
-                end = i
-                break
-        out.extend(lines[start:end])
-        self.pos = end
-        return out
+        start = self.pos
+        end = self.pos = self.find_end(start)
+        if out:
+            out.append(self.text[start:end])
+            return "".join(out)
+        return self.text[start:end]
 
-    def push_end(self, ateof: _Matcher, starts: tuple[str, ...]) -> None:
-        """Add an end-of-part predicate that matches only lines starting with one of
-        ``starts``."""
+    def push_end(self, ateof: _Matcher, sep: str) -> None:
+        """Add an end-of-part predicate that matches only lines starting with ``sep``
+        (a boundary's) or ``""``: a line break (the delivery-status one)."""
         self.eof.append(ateof)
+        self.seps.append(sep)
+        if ":" in sep:
+            self.colons += 1
         self.outer_starts.append(self.starts)
-        self.starts += starts
+        self.starts += (sep,) if sep else ("\r", "\n")
 
     def pop_end(self) -> None:
         self.eof.pop()
+        if ":" in self.seps.pop():
+            self.colons -= 1
         self.starts = self.outer_starts.pop()
 
     # -- the message stack ---------------------------------------------------------
@@ -352,8 +420,9 @@ class _Parser:
 
     def parsegen(self) -> None:
         cur = self.new_message()
-        fields = None if self.front else self.plain_header_block()
+        fields = None if self.front else self.plain_header_block(cur)
         if fields is None:
+            self.ended = False
             headers = self.header_lines(cur)
             fields = _plain_fields(headers)
             if fields is None:
@@ -367,63 +436,60 @@ class _Parser:
         if ctype == "message/delivery-status":
             self.delivery_status()
             return
-        maintype = ctype.split("/")[0]
-        if maintype == "message":
+        if ctype.startswith("message/"):
             self.parsegen()
             self.pop_message()
             return
-        if maintype == "multipart":
+        if ctype.startswith("multipart/"):
             self.multipart(cur)
             return
         # set_payload of a str only stores it.
-        cur._payload = "".join(self.read_rest())  # type: ignore[attr-defined]  # noqa: SLF001
+        cur._payload = (  # type: ignore[attr-defined]  # noqa: SLF001
+            "" if self.ended else self.read_rest())
 
-    def plain_header_block(self) -> list[tuple[str, str]] | None:
-        """The common case of :meth:`header_lines` + :func:`_plain_fields`, in one pass.
+    def plain_header_block(self, cur: Message) -> list[tuple[str, str]] | None:
+        """The common case of :meth:`header_lines` + :func:`_plain_fields`, by regex.
 
-        Reads ``lines[pos:]`` while they are ``name: value`` lines (a name of the
-        characters ``_HEADER_RE`` allows) or their continuations, up to and including
-        a blank line, or up to a line an end predicate matches. Anything else (an
-        envelope line, a line without a colon, a continuation first) returns ``None``
-        with nothing consumed: the line-by-line path decides those.
+        Takes an envelope line first, then ``name: value`` lines (a name of the
+        characters ``_HEADER_RE`` allows, none of them a space) with their
+        continuations, then the blank line after them (used up) or a line an end
+        predicate matches (left unread) or the end of the text. Anything else (a
+        line without a colon, a continuation first, a second envelope line) returns
+        ``None`` with nothing consumed: the line-by-line path decides those. So does
+        a separator with a colon in it, which can make a field line a boundary.
         """
-        lines, eof, starts = self.lines, self.eof, self.starts
-        n = last = end = len(lines)
-        fields: list[tuple[str, str]] = []
-        name = first = ""
-        folded = 0  # the index of the current field's first continuation line, if any
-        for i in range(self.pos, n):
-            line = lines[i]
-            char = line[0]
-            if char in " \t-\r\n":  # one test for the usual "Name: value" line
-                if char == " " or char == "\t":
-                    # No end predicate matches a line that starts with a blank.
-                    if not name:
-                        return None
-                    if not folded:  # (never 0: a continuation follows a field line)
-                        folded = i
-                    continue
-                if line.startswith(starts) and any(ateof(line) for ateof in eof):
-                    last = end = i  # the part ends here; the line stays unread
-                    break
-                if char != "-":
-                    last, end = i, i + 1  # the blank separator line is used up
-                    break
-            field, colon, rest = line.partition(":")
-            if not (colon and field and field.isascii() and field.isprintable()
-                    and " " not in field):
+        text, pos = self.text, self.pos
+        if self.colons:
+            return None
+        envelope = None
+        if text.startswith("From ", pos):
+            # parse_headers takes a first "From " line as the envelope.
+            envelope = self.line_at(pos)
+            pos += len(envelope)
+        size = self.size
+        reach = pos + _FIELDS_REACH
+        fields = self.field.findall(text, pos, reach)
+        if fields and not fields[-1][0]:
+            end = min(reach, size) - len(fields.pop()[1])
+        elif reach < size:
+            return None  # a header block too long to tell its end
+        else:
+            end = size
+        stop = end
+        ended = True  # at the end of the text or of the part: no body
+        if end < size:
+            char = text[end]
+            if char == "\n" or char == "\r":
+                # Only the delivery-status predicate matches a blank line.
+                if char not in self.starts:
+                    stop = text.find("\n", end) + 1  # the separator line is used up
+                    ended = False
+            elif char != "-" or not self.at_end(self.line_at(end)):
                 return None
-            if name:
-                if folded:
-                    fields.append((name, (first + "".join(lines[folded:i])).rstrip("\r\n")))
-                    folded = 0
-                else:
-                    fields.append((name, first.rstrip("\r\n")))
-            name, first = field, rest.lstrip(" \t")
-        if name:
-            fields.append((name, (first + "".join(lines[folded:last])).rstrip("\r\n")
-                           if folded else first.rstrip("\r\n")))
-        self.pos = end
+        if envelope is not None:
+            cur._unixfrom = envelope.rstrip("\r\n")  # type: ignore[attr-defined]  # noqa: SLF001
+        self.pos = stop
+        self.ended = ended
         return fields
 
     def header_lines(self, cur: Message) -> list[str]:
@@ -444,12 +510,22 @@ class _Parser:
 
     def delivery_status(self) -> None:
         # Blocks of header fields separated by blank lines, each a Message.
+        text, size = self.text, self.size
         while True:
-            self.push_end(_NLCRE.match, ("\r", "\n"))
+            self.push_end(_NLCRE.match, "")
             self.parsegen()
             self.pop_message()
             self.pop_end()
-            self.readline()  # the blank line (or "" at the end)
+            pos = self.pos
+            if (not self.front and pos < size and text[pos] in "\r\n"
+                    and "\n" not in self.starts):
+                # What readline + peek do in the usual case: the blank line read (no
+                # predicate matches it), then a next block that starts with a field.
+                pos = self.pos = text.find("\n", pos) + 1
+                if pos < size and text[pos] not in "-\r\n":
+                    continue
+            else:
+                self.readline()  # the blank line (or "" at the end)
             if self.peek() is not None:
                 continue  # another block follows
             line = self.readline()
@@ -461,7 +537,7 @@ class _Parser:
         boundary = get_boundary(cur)
         if boundary is None:
             cur.defects.append(errors.NoBoundaryInMultipartDefect())
-            cur.set_payload("".join(self.read_rest()))
+            cur.set_payload(self.read_rest())
             return
         if str(get(cur, "content-transfer-encoding", "8bit")).lower() not in (
                 "7bit", "8bit", "binary"):
@@ -473,6 +549,15 @@ class _Parser:
         linesep: str | None = None
         close_boundary_seen = False
         while True:
+            if capturing_preamble and not self.front:
+                # The lines up to the first boundary or the end of the part are all
+                # preamble: take them at once.
+                self.push_end(boundary_match, separator)
+                start, end = self.pos, self.find_end(self.pos)
+                self.pop_end()
+                if end > start:
+                    preamble.append(self.text[start:end])
+                    self.pos = end
             line = self.readline()
             if line == "":
                 break
@@ -490,21 +575,24 @@ class _Parser:
                             preamble[-1] = lastline[:-cut]
                         cur.preamble = "".join(preamble)
                     capturing_preamble = False
-                    self.unreadline(line)
-                    continue
+                    # FeedParser pushes the line back and reads it again, to the same
+                    # effect as going on with it.
                 # Consume repeated boundary lines: no empty parts between them.
                 while True:
+                    if not self.front and self.pos < self.size and (
+                            self.text[self.pos] not in "-\r\n"):
+                        break  # (what peek + boundary_match tell of the usual line)
                     peeked = self.peek()
                     if peeked is not None:
                         if not boundary_match(peeked):
                             break
-                        self.pos += 1
+                        self.pos += len(peeked)
                         continue
                     line = self.readline()
                     if not boundary_match(line):
                         self.unreadline(line)
                         break
-                self.push_end(boundary_match, (separator,))
+                self.push_end(boundary_match, separator)
                 self.parsegen()
                 # RFC 2046: the line break before a boundary belongs to the boundary.
                 last = self.last
@@ -537,13 +625,13 @@ class _Parser:
         if not close_boundary_seen:
             cur.defects.append(errors.CloseBoundaryNotFoundDefect())
             return
-        after: list[str] = [""] if linesep else []
-        after.extend(self.read_rest())
-        if after:
-            bolmo = _NLCRE_BOL.match(after[0])
+        epilogue = self.read_rest()
+        if not linesep:
+            # (After a line break the stdlib's first epilogue line is "": nothing to cut.)
+            bolmo = _NLCRE_BOL.match(epilogue)
             if bolmo:
-                after[0] = after[0][len(bolmo.group(0)):]
-        cur.epilogue = "".join(after)
+                epilogue = epilogue[len(bolmo.group(0)):]
+        cur.epilogue = epilogue
 
     def parse_headers(self, cur: Message, lines: list[str]) -> None:
         """``FeedParser._parse_headers`` (compat32's ``header_source_parse``)."""
@@ -632,6 +720,11 @@ def _content_type(msg: Message, fields: list[tuple[str, str]]) -> str:
     return msg.get_default_type()
 
 
+#: What the boundary matcher answers for the usual rests of a boundary line.
+_PLAIN_TAILS = {tail + linesep: (tail, linesep)
+                for tail in ("", "--") for linesep in ("", "\n", "\r\n")}
+
+
 def _boundary_matcher(separator: str) -> Callable[[str], tuple[str, str] | None]:
     """The feed parser's boundary regex, without compiling one per boundary.
 
@@ -644,6 +737,9 @@ def _boundary_matcher(separator: str) -> Callable[[str], tuple[str, str] | None]
         if not line.startswith(separator):
             return None
         rest = line[size:]
+        found = _PLAIN_TAILS.get(rest)
+        if found is not None:
+            return found
         linesep = ""
         if rest.endswith("\r\n"):
             rest, linesep = rest[:-2], "\r\n"
