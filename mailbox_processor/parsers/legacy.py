@@ -24,6 +24,7 @@ from mailbox_processor.mime import Mail, cached, header_text
 from mailbox_processor.models import Finding
 from mailbox_processor.parsers.context import (
     _ERRORISH,
+    _FOLDS_TO_ASCII,
     QuickPattern,
     cut_returned,
     diagnostic_near,
@@ -214,6 +215,12 @@ def _flufl_failures(
     return frozenset(), frozenset()
 
 
+#: The non-ASCII characters that re.I pairs with an ASCII letter ("ı" and "İ" with
+#: "i", "ſ" with "s", the Kelvin sign with "k"); they are also the only ones whose
+#: lowercase holds an ASCII letter (tests/parsers/test_legacy_fields.py checks both).
+_ASCII_TWINS = "".join(map(chr, sorted(_FOLDS_TO_ASCII)))
+
+
 class _FluflView:
     """What the detector gates look at, each computed once per message on first use
     (so that reading the body lines, say, happens no earlier than the first detector
@@ -238,14 +245,25 @@ class _FluflView:
             # "\n" (a StringIO translates no line ends): joined, that is the payload.
             payload = self.msg.get_payload()
             return payload if isinstance(payload, str) else ""
-        return "".join(body_line_iterator(self.msg))
+        # Joined, each part's lines are its payload again: no need to split them.
+        return "".join(payload for part in self.msg.walk()
+                       if isinstance(payload := part.get_payload(), str))
 
     @cached
     def lowered(self) -> str:
-        """The body lowercased if it is ASCII, else "" (case-insensitive ASCII
-        matching is plain lowercase matching; not so for other text)."""
+        """The body lowercased when case-insensitive matching of ASCII literals in it
+        is plain matching of their lowercase in this text, else "".
+
+        That holds for ASCII text, and for any text without the four characters
+        (:data:`_ASCII_TWINS`) that re.I pairs with an ASCII letter or that lowercase
+        to one: other characters lowercase to non-ASCII ones, each apart, so an ASCII
+        run of the lowered text is the lowered ASCII run of the body, and back.
+        (Mail in Cyrillic, Arabic or Japanese would otherwise run every pattern.)
+        """
         body = self.body
-        return body.lower() if body.isascii() else ""
+        if not body.isascii() and any(twin in body for twin in _ASCII_TWINS):
+            return ""
+        return body.lower()
 
     @cached
     def ctype(self) -> str:
