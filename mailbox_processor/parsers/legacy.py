@@ -762,19 +762,13 @@ class Legacy:
 
     @staticmethod
     def _excluded(mail: Mail) -> set[str]:
-        """Addresses that are never the failed recipient: the bounce's own From and To,
-        and the returned message's sender."""
+        """Addresses that are never the failed recipient: the bounce's own From, To,
+        Reply-To and Sender (the returned message's senders: :func:`_returned_senders`)."""
         out: set[str] = set()
         for name in ("From", "To", "Reply-To", "Sender"):
             # (``from_addr`` is the From header, decoded once per message.)
             text = mail.from_addr if name == "From" else mail.header(name) or ""
             for m in find_addresses(text):
-                a = normalise_address(m.group(1))
-                if a:
-                    out.add(a)
-        returned = mail.returned
-        if returned is not None:
-            for m in find_addresses(mail.returned_header("From") or ""):
                 a = normalise_address(m.group(1))
                 if a:
                     out.add(a)
