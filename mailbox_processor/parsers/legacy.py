@@ -15,7 +15,7 @@ import functools
 import importlib
 import logging
 import re
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Container, Iterator
 from email.iterators import body_line_iterator
 from types import ModuleType
 from typing import ClassVar, NamedTuple
@@ -24,6 +24,7 @@ from mailbox_processor.mime import Mail, cached, header_text
 from mailbox_processor.models import Finding
 from mailbox_processor.parsers.context import (
     _ERRORISH,
+    _FOLDS_TO_ASCII,
     QuickPattern,
     cut_returned,
     diagnostic_near,
@@ -214,6 +215,12 @@ def _flufl_failures(
     return frozenset(), frozenset()
 
 
+#: The non-ASCII characters that re.I pairs with an ASCII letter ("ı" and "İ" with
+#: "i", "ſ" with "s", the Kelvin sign with "k"); they are also the only ones whose
+#: lowercase holds an ASCII letter (tests/parsers/test_legacy_fields.py checks both).
+_ASCII_TWINS = "".join(map(chr, sorted(_FOLDS_TO_ASCII)))
+
+
 class _FluflView:
     """What the detector gates look at, each computed once per message on first use
     (so that reading the body lines, say, happens no earlier than the first detector
@@ -238,14 +245,25 @@ class _FluflView:
             # "\n" (a StringIO translates no line ends): joined, that is the payload.
             payload = self.msg.get_payload()
             return payload if isinstance(payload, str) else ""
-        return "".join(body_line_iterator(self.msg))
+        # Joined, each part's lines are its payload again: no need to split them.
+        return "".join(payload for part in self.msg.walk()
+                       if isinstance(payload := part.get_payload(), str))
 
     @cached
     def lowered(self) -> str:
-        """The body lowercased if it is ASCII, else "" (case-insensitive ASCII
-        matching is plain lowercase matching; not so for other text)."""
+        """The body lowercased when case-insensitive matching of ASCII literals in it
+        is plain matching of their lowercase in this text, else "".
+
+        That holds for ASCII text, and for any text without the four characters
+        (:data:`_ASCII_TWINS`) that re.I pairs with an ASCII letter or that lowercase
+        to one: other characters lowercase to non-ASCII ones, each apart, so an ASCII
+        run of the lowered text is the lowered ASCII run of the body, and back.
+        (Mail in Cyrillic, Arabic or Japanese would otherwise run every pattern.)
+        """
         body = self.body
-        return body.lower() if body.isascii() else ""
+        if not body.isascii() and any(twin in body for twin in _ASCII_TWINS):
+            return ""
+        return body.lower()
 
     @cached
     def ctype(self) -> str:
@@ -652,12 +670,12 @@ class Legacy:
             return []
         notice = mail.notice_text
         text = cut_returned(notice)
-        excluded = self._excluded(mail)
+        own = self._excluded(mail)
 
         found: list[str] = []
-        ids = _message_ids(mail.raw, mail.raw_lower)
-        senders = _returned_senders(mail, notice[len(text):])
-        excluded |= ids | senders
+        ids = _MessageIds(mail)
+        own |= _returned_senders(mail, notice[len(text):])
+        excluded = _Either(own, ids)
         lowered = lowered_text(text) if text.isascii() else ""
         for n, pattern in enumerate(_RECIPIENT_CONTEXT):
             for m in _context_matches(n, text, lowered):
@@ -732,7 +750,7 @@ class Legacy:
         return findings
 
     @staticmethod
-    def _add(found: list[str], candidate: str, excluded: set[str]) -> None:
+    def _add(found: list[str], candidate: str, excluded: Container[str]) -> None:
         addr = normalise_address(candidate)
         if not addr or addr in excluded or addr in found:
             return
@@ -744,19 +762,13 @@ class Legacy:
 
     @staticmethod
     def _excluded(mail: Mail) -> set[str]:
-        """Addresses that are never the failed recipient: the bounce's own From and To,
-        and the returned message's sender."""
+        """Addresses that are never the failed recipient: the bounce's own From, To,
+        Reply-To and Sender (the returned message's senders: :func:`_returned_senders`)."""
         out: set[str] = set()
         for name in ("From", "To", "Reply-To", "Sender"):
             # (``from_addr`` is the From header, decoded once per message.)
             text = mail.from_addr if name == "From" else mail.header(name) or ""
             for m in find_addresses(text):
-                a = normalise_address(m.group(1))
-                if a:
-                    out.add(a)
-        returned = mail.returned
-        if returned is not None:
-            for m in find_addresses(mail.returned_header("From") or ""):
                 a = normalise_address(m.group(1))
                 if a:
                     out.add(a)
@@ -794,6 +806,75 @@ def _message_ids(raw: bytes, lowered: bytes | None = None) -> set[str]:
         for im in _QUEUE_ID.finditer(raw[m.start(): end]):
             out.add(im.group(1).decode("latin-1").lower())
     return out
+
+
+#: Every Message-ID :func:`_message_ids` collects has its first "@" at this offset or
+#: later: :data:`_QUEUE_ID` wants that many characters other than "@" before it, and
+#: decoding as latin-1 and lowercasing keep each character one character.
+_ID_AT_MIN = 10
+assert _QUEUE_ID.pattern == rb"<([^<>\s@]{10,}@[^<>\s]+)>"
+
+
+class _MessageIds:
+    """``addr in _message_ids(mail.raw, mail.raw_lower)``, answered for the addresses
+    asked about (one or two per notice) instead of collecting every Message-ID (a
+    scan of every line of the message for the fields).
+
+    A Message-ID is a ``<id@host>`` token (:data:`_QUEUE_ID`) on a Message-ID-like
+    field's line (:data:`_MSGID`) or on one of the folded lines after it. So an ASCII
+    ``addr`` is one when ``<addr>`` occurs in the lowered bytes, on a line that, once
+    the folded lines above it are walked back over, opens such a field: a token
+    cannot contain "<", ">" or white space, so every such occurrence is a token that
+    the field's scan finds, and lowercasing ASCII bytes is lowercasing their text.
+    Other addresses are looked up in the full set.
+    """
+
+    __slots__ = ("_all", "_answers", "_mail")
+
+    def __init__(self, mail: Mail) -> None:
+        self._mail = mail
+        self._answers: dict[str, bool] = {}
+        self._all: set[str] | None = None
+
+    def __contains__(self, addr: object) -> bool:
+        if not isinstance(addr, str) or addr.find("@") < _ID_AT_MIN:
+            return False
+        known = self._answers.get(addr)
+        if known is None:
+            known = self._answers[addr] = self._look_up(addr)
+        return known
+
+    def _look_up(self, addr: str) -> bool:
+        if not addr.isascii():
+            if self._all is None:
+                self._all = _message_ids(self._mail.raw, self._mail.raw_lower)
+            return addr in self._all
+        token = f"<{addr}>".encode("ascii")
+        if not _QUEUE_ID.fullmatch(token):
+            return False
+        raw, lowered = self._mail.raw, self._mail.raw_lower
+        pos = lowered.find(token)
+        while pos >= 0:
+            start = raw.rfind(b"\n", 0, pos) + 1
+            while start > 0 and raw[start: start + 1] in (b" ", b"\t"):
+                start = raw.rfind(b"\n", 0, start - 1) + 1  # a folded line: go up
+            # (The fields are looked for in the first megabyte, as _message_ids does.)
+            if _MSGID.match(raw, start, 1_000_000) is not None:
+                return True
+            pos = lowered.find(token, pos + 1)
+        return False
+
+
+class _Either:
+    """The union of two containers, for ``in`` tests only."""
+
+    __slots__ = ("_first", "_second")
+
+    def __init__(self, first: Container[str], second: Container[str]) -> None:
+        self._first, self._second = first, second
+
+    def __contains__(self, addr: object) -> bool:
+        return addr in self._first or addr in self._second
 
 
 def _unfold(text: str) -> str | None:

@@ -4,15 +4,25 @@ message as the message itself does; the body is ``body_line_iterator``'s lines."
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from email.iterators import body_line_iterator
+from email.message import Message
 
-from hypothesis import given, settings
-from strategies import edited_samples, sample_paths
+from flufl.bounce import all_failures
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+from strategies import edited_samples, enough, sample_paths
 
 from mailbox_processor.mime import Mail
 from mailbox_processor.parsers.context import cut_returned
-from mailbox_processor.parsers.legacy import _flufl_failures, _FluflView, _notice_only
+from mailbox_processor.parsers.legacy import (
+    _detector_plan,
+    _flufl_failures,
+    _FluflView,
+    _notice_only,
+    _prepared,
+)
 
 SAMPLES = sample_paths()
 # (Not Content-Transfer-Encoding: a single-part notice drops it, and no gate asks.)
@@ -69,3 +79,72 @@ def test_view_values_are_computed_once() -> None:
         assert calls == [view]
     finally:
         descriptor.func = original
+
+
+#: Notice text: flufl.bounce start phrases in other cases, with the characters that
+#: re.I pairs with ASCII letters ("ſ", the Kelvin sign, "ı", "İ") and other non-ASCII
+#: text (Cyrillic, accents, a replacement character) around and inside them.
+BODY_PIECES = st.sampled_from([
+    "Delivery has failed", "DELIVERY HAS FAILED", "delivery ha\u017f failed", "[a@example.org]",
+    "Original message details:", "failed addresses follow:", "FAILED ADDRE\u017f\u017fES FOLLOW:",
+    "b@example.org", "Your message", "your me\u017f\u017fage", "Intended recipient: c@x.org",
+    "- no such user here", "- no such u\u017fer here", "Unable to deliver message to",
+    "The following recipients did not receive this message:", "thi\u017f message:",
+    "\u212a", "\u0130", "\u0131", "\u017f", "\u043e\u0448\u0438\u0431\u043a\u0430", "\xe9", "\xc9",
+    "\ufffd", "\n", " ", "x"])
+
+
+def lowered_premises(body: str) -> None:
+    """Where the view has a lowered body, every flufl.bounce start pattern that
+    matches the body has its literal hint in it, and ``in_body`` is a search."""
+    from flufl.bounce._detectors import caiwireless
+
+    msg = Message()
+    msg.set_payload(body)
+    view = _FluflView(msg)
+    assert view.lowered in ("", body.lower())
+    for _detector, _gate, patterns, _shortcut in _detector_plan():
+        for entry, hint, _in_body in _prepared(patterns or []):
+            plain = re.compile(entry[0].pattern, entry[0].flags | re.M)
+            if view.lowered and plain.search(body):
+                assert hint in view.lowered, plain.pattern
+    phrase = "the following recipients did not receive this message:"
+    assert view.in_body(phrase, caiwireless.tcre) == (caiwireless.tcre.search(body) is not None)
+    assert outcome(lambda: _flufl_failures(msg)) == outcome(lambda: all_failures(msg))
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(BODY_PIECES, max_size=12).map("".join))
+@example("delivery ha\u017f failed\n[a@example.org]\n")
+@example("\xe9 Delivery has failed\n[a@example.org]\n")
+@example("\u0130 THE FOLLOWING RECIPIENTS DID NOT RECEIVE THIS MESSAGE:")
+def test_lowered_non_ascii(body: str) -> None:
+    lowered_premises(body)
+
+
+def test_lowered_on_samples() -> None:
+    """Most notices in other scripts get a lowered body (the premise holds there too)."""
+    lowered = 0
+    for path in SAMPLES:
+        mail = Mail.from_bytes(path.read_bytes())
+        notice = _notice_only(mail, cut_returned(mail.notice_text))
+        view = _FluflView(notice)
+        try:
+            body = view.body
+        except Exception:  # a body flufl.bounce cannot read either
+            continue
+        if not body.isascii():
+            lowered_premises(body)
+            lowered += bool(view.lowered)
+    assert lowered >= enough(5, 1)
+
+
+def test_ascii_twins_are_all() -> None:
+    """_ASCII_TWINS holds every non-ASCII character that re.I pairs with an ASCII one
+    or whose lowercase holds one (the premise of the view's lowered body)."""
+    from mailbox_processor.parsers.legacy import _ASCII_TWINS
+
+    ascii_literal = re.compile("|".join(re.escape(chr(i)) for i in range(128)), re.I)
+    twins = [chr(c) for c in range(0x80, 0x110000)
+             if ascii_literal.fullmatch(chr(c)) or any(ord(x) < 128 for x in chr(c).lower())]
+    assert sorted(twins) == sorted(_ASCII_TWINS)
