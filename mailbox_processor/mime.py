@@ -363,18 +363,19 @@ class Mail:
         texts: list[str] = []
         html: list[str] = []
         for part, depth, ctype in self._typed_parts:
-            if depth > 0:
-                continue
-            if part.is_multipart():
+            # (part._payload is a list: what is_multipart() tests, without the call.)
+            if depth > 0 or isinstance(part._payload, list):  # type: ignore[attr-defined]  # noqa: SLF001
                 continue
             if ctype.startswith("multipart/"):
                 # A multipart whose boundary is missing or broken: its body is text.
                 texts.append(self.text_of(part))
                 continue
-            disp = (header_text(fastmime.get(part, "content-disposition")) or "").lower()
             if ctype == "text/plain" or (ctype.startswith("text/") and ctype != "text/html"
                                          and ctype != "text/rfc822-headers"):
-                if "attachment" in disp and texts:
+                # (The disposition is read only where it can drop the part: not for the
+                # first text, nor for parts that are not text.)
+                if texts and "attachment" in (
+                        header_text(fastmime.get(part, "content-disposition")) or "").lower():
                     continue
                 texts.append(self.text_of(part))
             elif ctype == "text/html":

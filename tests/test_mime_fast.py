@@ -175,3 +175,42 @@ def test_parts_caps() -> None:
                       max_edits=4, max_cut=40))
 def test_parts_of_edited_samples(raw: bytes) -> None:
     same_parts(raw)
+
+
+def plain_notice_text(mail: mime.Mail) -> str:
+    """Mail.notice_text as it was: is_multipart() asked, every leaf's disposition read."""
+    texts: list[str] = []
+    html: list[str] = []
+    for part, depth in mail.parts:
+        ctype = mime.content_type(part)
+        if depth > 0 or part.is_multipart():
+            continue
+        if ctype.startswith("multipart/"):
+            texts.append(mime.part_text(part))
+            continue
+        disp = (mime.header_text(part.get("content-disposition")) or "").lower()
+        if ctype == "text/plain" or (ctype.startswith("text/") and ctype != "text/html"
+                                     and ctype != "text/rfc822-headers"):
+            if "attachment" in disp and texts:
+                continue
+            texts.append(mime.part_text(part))
+        elif ctype == "text/html":
+            html.append(mime.part_text(part))
+    if not texts and html:
+        texts = [mime.html_to_text(h) for h in html]
+    return "\n".join(texts)
+
+
+def test_notice_text_of_samples() -> None:
+    """The notice's text parts, chosen reading dispositions only where one can count."""
+    for path in SAMPLES:
+        mail = mime.Mail.from_bytes(path.read_bytes())
+        assert mail.notice_text == plain_notice_text(mail), path
+
+
+@given(edited_samples(SAMPLES, [b"\n", b"\n\n", b"--", b"Content-Disposition: attachment\n",
+                                b"Content-Type: text/html\n", b"Content-Type: text/plain\n"],
+                      max_edits=4, max_cut=40))
+def test_notice_text_of_edited_samples(raw: bytes) -> None:
+    mail = mime.Mail.from_bytes(raw)
+    assert mail.notice_text == plain_notice_text(mail)
