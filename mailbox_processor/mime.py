@@ -303,24 +303,7 @@ class Mail:
         inside an attached message/rfc822 have depth >= 1. Capped by
         :data:`MAX_PARTS` and :data:`MAX_DEPTH`.
         """
-        out: list[tuple[Message, int]] = []
-        stack: list[tuple[Message, int]] = [(self.msg, 0)]
-        while stack and len(out) < MAX_PARTS:
-            part, depth = stack.pop()
-            out.append((part, depth))
-            if depth > MAX_DEPTH:
-                self._problem(f"message/rfc822 nesting deeper than {MAX_DEPTH}: not followed")
-                continue
-            # What is_multipart() and get_payload() look at: a leaf's get_payload()
-            # would re-decode 8-bit text only to be dropped.
-            payload = part._payload  # type: ignore[attr-defined]  # noqa: SLF001
-            if not isinstance(payload, list):
-                continue
-            inner = depth + 1 if self.ctype(part).startswith("message/") else depth
-            stack.extend((p, inner) for p in reversed(payload) if isinstance(p, Message))
-        if stack:
-            self._problem(f"more than {MAX_PARTS} MIME parts: the rest was not read")
-        return out
+        return [(part, depth) for part, depth, _ctype in self._typed_parts]
 
     def text_of(self, part: Message) -> str:
         """:func:`part_text`, with what went wrong recorded in :attr:`problems`."""
@@ -340,9 +323,34 @@ class Mail:
 
     @cached
     def _typed_parts(self) -> list[tuple[Message, int, str]]:
-        """:attr:`parts` with each part's content type, for the loops over them."""
-        ctype = self.ctype
-        return [(part, depth, ctype(part)) for part, depth in self.parts]
+        """:attr:`parts` with each part's content type, for the loops over them.
+
+        (The walk that finds the parts: it needs the type of every container, and
+        the loops over the parts that of every part.)
+        """
+        out: list[tuple[Message, int, str]] = []
+        ctypes = self._ctypes
+        stack: list[tuple[Message, int]] = [(self.msg, 0)]
+        while stack and len(out) < MAX_PARTS:
+            part, depth = stack.pop()
+            try:  # (what self.ctype(part) does, inline: it is called for every part)
+                ctype = ctypes[id(part)]
+            except KeyError:
+                ctype = ctypes[id(part)] = content_type(part)
+            out.append((part, depth, ctype))
+            if depth > MAX_DEPTH:
+                self._problem(f"message/rfc822 nesting deeper than {MAX_DEPTH}: not followed")
+                continue
+            # What is_multipart() and get_payload() look at: a leaf's get_payload()
+            # would re-decode 8-bit text only to be dropped.
+            payload = part._payload  # type: ignore[attr-defined]  # noqa: SLF001
+            if not isinstance(payload, list):
+                continue
+            inner = depth + 1 if ctype.startswith("message/") else depth
+            stack.extend((p, inner) for p in reversed(payload) if isinstance(p, Message))
+        if stack:
+            self._problem(f"more than {MAX_PARTS} MIME parts: the rest was not read")
+        return out
 
     @cached
     def notice_text(self) -> str:
@@ -355,18 +363,19 @@ class Mail:
         texts: list[str] = []
         html: list[str] = []
         for part, depth, ctype in self._typed_parts:
-            if depth > 0:
-                continue
-            if part.is_multipart():
+            # (part._payload is a list: what is_multipart() tests, without the call.)
+            if depth > 0 or isinstance(part._payload, list):  # type: ignore[attr-defined]  # noqa: SLF001
                 continue
             if ctype.startswith("multipart/"):
                 # A multipart whose boundary is missing or broken: its body is text.
                 texts.append(self.text_of(part))
                 continue
-            disp = (header_text(fastmime.get(part, "content-disposition")) or "").lower()
             if ctype == "text/plain" or (ctype.startswith("text/") and ctype != "text/html"
                                          and ctype != "text/rfc822-headers"):
-                if "attachment" in disp and texts:
+                # (The disposition is read only where it can drop the part: not for the
+                # first text, nor for parts that are not text.)
+                if texts and "attachment" in (
+                        header_text(fastmime.get(part, "content-disposition")) or "").lower():
                     continue
                 texts.append(self.text_of(part))
             elif ctype == "text/html":

@@ -119,3 +119,98 @@ def test_find_parts_of_samples() -> None:
             for depth in (0, 1):
                 assert mail.find_parts(*ctypes, max_depth=depth) == [
                     p for p, d in mail.parts if d <= depth and mime.content_type(p) in ctypes]
+
+
+def plain_parts(mail: mime.Mail) -> tuple[list[tuple[Message, int]], list[str]]:
+    """Mail.parts as it was (its own walk, the type asked of containers only) and the
+    problems that walk records; Mail._typed_parts was this list with each type."""
+    out: list[tuple[Message, int]] = []
+    problems: list[str] = []
+    stack: list[tuple[Message, int]] = [(mail.msg, 0)]
+    while stack and len(out) < mime.MAX_PARTS:
+        part, depth = stack.pop()
+        out.append((part, depth))
+        if depth > mime.MAX_DEPTH:
+            problems.append(f"message/rfc822 nesting deeper than {mime.MAX_DEPTH}: not followed")
+            continue
+        if not isinstance(part.get_payload(), list):
+            continue
+        inner = depth + 1 if mime.content_type(part).startswith("message/") else depth
+        stack.extend((p, inner) for p in reversed(part.get_payload()) if isinstance(p, Message))
+    if stack:
+        problems.append(f"more than {mime.MAX_PARTS} MIME parts: the rest was not read")
+    return out, problems
+
+
+def same_parts(raw: bytes) -> None:
+    mail = mime.Mail.from_bytes(raw)
+    plain, problems = plain_parts(mail)
+    before = list(mail.problems)
+    assert mail.parts == plain
+    assert mail._typed_parts == [(p, d, mime.content_type(p)) for p, d in plain]  # noqa: SLF001
+    assert mail.problems == before + [p for p in dict.fromkeys(problems) if p not in before]
+
+
+def test_parts_of_samples() -> None:
+    """One walk makes parts and their types: the plain walk's parts, in its order."""
+    for path in SAMPLES:
+        same_parts(path.read_bytes())
+
+
+def test_parts_caps() -> None:
+    """The nesting and part-count caps cut the walk where the plain one stops."""
+    deep = b"Content-Type: text/plain\n\nbody\n"
+    for _ in range(mime.MAX_DEPTH + 3):
+        deep = b"Content-Type: message/rfc822\n\n" + deep
+    same_parts(deep)
+    leaves = b"".join(b"--b\nContent-Type: text/plain\n\n%d\n" % i
+                      for i in range(mime.MAX_PARTS + 5))
+    wide = b"Content-Type: multipart/mixed; boundary=b\n\n" + leaves + b"--b--\n"
+    same_parts(wide)
+    assert len(mime.Mail.from_bytes(wide).parts) == mime.MAX_PARTS
+
+
+@given(edited_samples(SAMPLES, [b"\n", b"\n\n", b"--", b"Content-Type: message/rfc822\n\n",
+                                b"Content-Type: multipart/mixed; boundary=x\n\n--x\n"],
+                      max_edits=4, max_cut=40))
+def test_parts_of_edited_samples(raw: bytes) -> None:
+    same_parts(raw)
+
+
+def plain_notice_text(mail: mime.Mail) -> str:
+    """Mail.notice_text as it was: is_multipart() asked, every leaf's disposition read."""
+    texts: list[str] = []
+    html: list[str] = []
+    for part, depth in mail.parts:
+        ctype = mime.content_type(part)
+        if depth > 0 or part.is_multipart():
+            continue
+        if ctype.startswith("multipart/"):
+            texts.append(mime.part_text(part))
+            continue
+        disp = (mime.header_text(part.get("content-disposition")) or "").lower()
+        if ctype == "text/plain" or (ctype.startswith("text/") and ctype != "text/html"
+                                     and ctype != "text/rfc822-headers"):
+            if "attachment" in disp and texts:
+                continue
+            texts.append(mime.part_text(part))
+        elif ctype == "text/html":
+            html.append(mime.part_text(part))
+    if not texts and html:
+        texts = [mime.html_to_text(h) for h in html]
+    return "\n".join(texts)
+
+
+def test_notice_text_of_samples() -> None:
+    """The notice's text parts, chosen reading dispositions only where one can count."""
+    for path in SAMPLES:
+        mail = mime.Mail.from_bytes(path.read_bytes())
+        assert mail.notice_text == plain_notice_text(mail), path
+
+
+@given(edited_samples(SAMPLES, [b"\n", b"\n\n", b"--", b"Content-Disposition: attachment\n",
+                                b"Content-Type: text/html\n", b"Content-Type: text/plain\n"],
+                      max_edits=4, max_cut=40))
+def test_notice_text_of_edited_samples(raw: bytes) -> None:
+    mail = mime.Mail.from_bytes(raw)
+    assert mail.notice_text == plain_notice_text(mail)

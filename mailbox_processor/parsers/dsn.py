@@ -367,7 +367,8 @@ class DSN:
     def _command_in_notice(self) -> str | None:
         """:func:`find_command` over the whole notice, read once per message."""
         if not self._notice_command_read:
-            self._notice_command = find_command(self._notice)
+            self._notice_command = find_command(self._notice,
+                                                lowered=lowered_text(self._notice))
             self._notice_command_read = True
         return self._notice_command
 
