@@ -346,15 +346,16 @@ def _process_batch(
         plan.setdefault(_action_for(cfg, _kind_of(raw, outcome)), []).append(raw.uid)
     filed = _apply(source, plan)
     result.filed.update(filed)
-    log.info(
-        "%s: batch UIDs %d-%d: %s; %s (%.2fs)",
-        cfg.url,
-        batch[0],
-        batch[-1],
-        IngestSummary().add(outcomes),
-        _describe(filed),
-        time.monotonic() - t0,
-    )
+    if log.isEnabledFor(logging.INFO):  # the summary costs a pass over the batch
+        log.info(
+            "%s: batch UIDs %d-%d: %s; %s (%.2fs)",
+            cfg.url,
+            batch[0],
+            batch[-1],
+            IngestSummary().add(outcomes),
+            _describe(filed),
+            time.monotonic() - t0,
+        )
 
 
 def _kind_of(raw: RawMessage, outcome: Any) -> str:

@@ -431,3 +431,32 @@ def test_unsolicited_expunge_responses_are_dropped() -> None:
         src.move([1], "Processed")
     assert "EXPUNGE" not in Imap.untagged_responses
     assert Imap.untagged_responses["OK"] == [b"x"]
+
+
+def test_imaplib_tracing_is_off_unless_its_logger_listens() -> None:
+    """imapclient's ``debug = 5`` makes imaplib repr() every fetched message for a
+    logger nobody reads; the connection turns it off, unless that logger is at DEBUG."""
+    import logging
+
+    from imapclient import IMAPClient
+
+    from mailbox_processor.sources.imap import _quiet_imaplib
+
+    class Imap:
+        debug = 5
+
+    client = FakeClient([], {}, CAPS)
+    client._imap = Imap()  # type: ignore[attr-defined]
+    _quiet_imaplib(client)
+    assert client._imap.debug == 0  # type: ignore[attr-defined]
+    traced = logging.getLogger("imapclient.imaplib")
+    old = traced.level
+    traced.setLevel(logging.DEBUG)
+    try:
+        client._imap = Imap()  # type: ignore[attr-defined]
+        _quiet_imaplib(client)
+        assert client._imap.debug == 5  # type: ignore[attr-defined]
+    finally:
+        traced.setLevel(old)
+    # The attribute this relies on is still where imapclient keeps it.
+    assert "self._imap.debug = 5" in __import__("inspect").getsource(IMAPClient)
