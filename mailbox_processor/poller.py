@@ -367,21 +367,20 @@ def _kind_of(raw: RawMessage, outcome: Any) -> str:
     """
     if outcome.status == "quarantined":
         return "quarantined"
-    report = outcome.report
-    if report is None and outcome.status == "duplicate":
-        if raw.error is not None:
-            return "quarantined"
-        from mailbox_processor.engine import parse_message
+    if outcome.status != "duplicate":
+        # Stored just now: not quarantined, so the parse had no error. Auto-replies,
+        # delay warnings and delivery reports carry verdicts but are no bounce.
+        return "bounce" if outcome.is_bounce else "not_bounce"
+    if raw.error is not None:
+        return "quarantined"
+    from mailbox_processor.engine import parse_message
 
-        try:
-            report = parse_message(raw.raw)
-        except Exception:  # noqa: BLE001 - ingest quarantined it the first time too
-            return "quarantined"
-    if report is None:
-        return "not_bounce"
+    try:
+        report = parse_message(raw.raw)
+    except Exception:  # noqa: BLE001 - ingest quarantined it the first time too
+        return "quarantined"
     if report.error:
         return "quarantined"
-    # Auto-replies, delay warnings and delivery reports carry verdicts but are no bounce.
     return "bounce" if report.is_bounce else "not_bounce"
 
 
