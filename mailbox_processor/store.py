@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import email.utils
 import os
+import re
 import sqlite3
 import time
 import zlib
@@ -80,6 +81,11 @@ def to_utc(value: str | None) -> str | None:
     if not value:
         return None
     text = value.strip()
+    m = _RFC5322_DATE.match(text)
+    if m is not None:
+        fast = _fast_utc(m)
+        if fast is not None:
+            return fast
     parsed: datetime | None = None
     try:
         parsed = email.utils.parsedate_to_datetime(text)
@@ -92,6 +98,35 @@ def to_utc(value: str | None) -> str | None:
         return None
     if parsed.tzinfo is not None:
         parsed = parsed.astimezone(timezone.utc).replace(tzinfo=None)
+    if not 1970 <= parsed.year <= 9999:
+        return None
+    return parsed.strftime(TIME_FORMAT)
+
+
+#: The usual shape of a Date header, ``Thu, 9 Apr 2015 18:05:24 +0900``, optionally
+#: with a zone comment: :func:`to_utc` reads it without ``email.utils`` (which takes
+#: about 5 us, twice per stored verdict). Anything else takes the plain path.
+_RFC5322_DATE = re.compile(
+    r"(?:(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), )?(\d{1,2}) "
+    r"(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) (\d{4}) "
+    r"(\d\d):(\d\d):(\d\d) ([+-])(\d\d)(\d\d)(?: \([A-Za-z0-9 +:-]*\))?\Z",
+    re.ASCII,
+)
+_MONTHS = {m: i for i, m in enumerate(
+    ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1)}
+
+
+def _fast_utc(m: re.Match[str]) -> str | None:
+    """:func:`to_utc` of a :data:`_RFC5322_DATE` match; ``None``: use the plain path."""
+    day, month, year, hh, mm, ss, sign, zh, zm = m.groups()
+    if int(zh) >= 24 or int(zm) >= 60:
+        return None
+    try:
+        local = datetime(int(year), _MONTHS[month], int(day), int(hh), int(mm), int(ss))
+        offset = timedelta(hours=int(zh), minutes=int(zm))
+        parsed = local - offset if sign == "+" else local + offset
+    except (ValueError, OverflowError):
+        return None
     if not 1970 <= parsed.year <= 9999:
         return None
     return parsed.strftime(TIME_FORMAT)
