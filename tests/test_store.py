@@ -567,3 +567,21 @@ def test_to_utc_fast_path_equals_the_plain_one() -> None:
     assert fast >= enough(300, 2000)
     for d in sorted(dates):
         assert store.to_utc(d) == _plain_to_utc(d), d
+
+
+def test_events_of_narrowed_columns_are_the_full_rows_projected(tmp_path: Path) -> None:
+    """The policy's narrow read of events gives the same rows, in the same order, as the
+    full one, cut to the columns it names (plus ``processed_at``)."""
+    from mailbox_processor.policy import EVENT_COLUMNS
+    from mailbox_processor.sources.files import iter_paths
+    from tests.strategies import sample_paths
+
+    db = store.open_db(str(tmp_path / "b.db"))
+    ingest_batch(db, list(iter_paths(sample_paths())))
+    addresses = store.all_event_addresses(db)
+    full = store.events_of(db, addresses)
+    narrow = store.events_of(db, addresses, EVENT_COLUMNS)
+    keys = (*EVENT_COLUMNS, "processed_at")
+    assert sum(map(len, full.values())) >= 20
+    assert narrow == {a: [{k: row[k] for k in keys} for row in rows]
+                      for a, rows in full.items()}
