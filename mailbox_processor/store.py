@@ -44,6 +44,11 @@ DB_ENV = "MAILBOX_PROCESSOR_DB"
 #: Milliseconds a reader or writer waits for a lock before giving up.
 BUSY_TIMEOUT_MS = 10_000
 
+#: SQLite's page cache per connection, in KiB (its default is 2 MB). An ingest adds
+#: to five B-trees keyed by random sha256 values and to six ``bounces`` indexes: with
+#: 2 MB their pages kept being dropped and read back, about 9 us of CPU per message.
+CACHE_KIB = 16_384
+
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 #: Suppression states (``suppressions.state``).
@@ -201,6 +206,7 @@ def open_db(path: str | os.PathLike[str] | None = None) -> sqlite_utils.Database
         db = sqlite_utils.Database(conn)
     try:
         db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        db.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
         db.execute("PRAGMA foreign_keys = ON")
         if not db.memory:
             _enable_wal(db)
