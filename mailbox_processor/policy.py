@@ -352,6 +352,12 @@ def apply_to_address(
     return change.newly
 
 
+#: The ``bounces`` columns :func:`plan_address` and :func:`decide` read (with
+#: ``processed_at``), and ``message_sha256`` for :func:`apply_to_messages`.
+EVENT_COLUMNS = ("message_sha256", "recipient", "classification", "reason", "diagnostic",
+                 "occurred_at")
+
+
 def apply_to_messages(
     db: sqlite_utils.Database,
     messages: Sequence[tuple[str, Sequence[str]]],
@@ -376,7 +382,7 @@ def apply_to_messages(
         return [() for _ in messages]
     turn = {sha: i for i, (sha, _) in enumerate(messages)}
     current: dict[str, dict[str, Any]] = store.get_suppressions(db, addresses)
-    events = store.events_of(db, addresses)
+    events = store.events_of(db, addresses, EVENT_COLUMNS)
     # Writes keep their order: a run of saves (the last row of each address, at its
     # first place in the run) and a run of deletes alternate, one executemany each.
     deleted: list[str] = []

@@ -346,15 +346,16 @@ def _process_batch(
         plan.setdefault(_action_for(cfg, _kind_of(raw, outcome)), []).append(raw.uid)
     filed = _apply(source, plan)
     result.filed.update(filed)
-    log.info(
-        "%s: batch UIDs %d-%d: %s; %s (%.2fs)",
-        cfg.url,
-        batch[0],
-        batch[-1],
-        IngestSummary().add(outcomes),
-        _describe(filed),
-        time.monotonic() - t0,
-    )
+    if log.isEnabledFor(logging.INFO):  # the summary costs a pass over the batch
+        log.info(
+            "%s: batch UIDs %d-%d: %s; %s (%.2fs)",
+            cfg.url,
+            batch[0],
+            batch[-1],
+            IngestSummary().add(outcomes),
+            _describe(filed),
+            time.monotonic() - t0,
+        )
 
 
 def _kind_of(raw: RawMessage, outcome: Any) -> str:
@@ -366,21 +367,20 @@ def _kind_of(raw: RawMessage, outcome: Any) -> str:
     """
     if outcome.status == "quarantined":
         return "quarantined"
-    report = outcome.report
-    if report is None and outcome.status == "duplicate":
-        if raw.error is not None:
-            return "quarantined"
-        from mailbox_processor.engine import parse_message
+    if outcome.status != "duplicate":
+        # Stored just now: not quarantined, so the parse had no error. Auto-replies,
+        # delay warnings and delivery reports carry verdicts but are no bounce.
+        return "bounce" if outcome.is_bounce else "not_bounce"
+    if raw.error is not None:
+        return "quarantined"
+    from mailbox_processor.engine import parse_message
 
-        try:
-            report = parse_message(raw.raw)
-        except Exception:  # noqa: BLE001 - ingest quarantined it the first time too
-            return "quarantined"
-    if report is None:
-        return "not_bounce"
+    try:
+        report = parse_message(raw.raw)
+    except Exception:  # noqa: BLE001 - ingest quarantined it the first time too
+        return "quarantined"
     if report.error:
         return "quarantined"
-    # Auto-replies, delay warnings and delivery reports carry verdicts but are no bounce.
     return "bounce" if report.is_bounce else "not_bounce"
 
 

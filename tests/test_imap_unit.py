@@ -431,3 +431,66 @@ def test_unsolicited_expunge_responses_are_dropped() -> None:
         src.move([1], "Processed")
     assert "EXPUNGE" not in Imap.untagged_responses
     assert Imap.untagged_responses["OK"] == [b"x"]
+
+
+def test_imaplib_tracing_is_off_unless_its_logger_listens() -> None:
+    """imapclient's ``debug = 5`` makes imaplib repr() every fetched message for a
+    logger nobody reads; the connection turns it off, unless that logger is at DEBUG."""
+    import logging
+
+    from imapclient import IMAPClient
+
+    from mailbox_processor.sources.imap import _quiet_imaplib
+
+    class Imap:
+        debug = 5
+
+    client = FakeClient([], {}, CAPS)
+    client._imap = Imap()  # type: ignore[attr-defined]
+    _quiet_imaplib(client)
+    assert client._imap.debug == 0  # type: ignore[attr-defined]
+    traced = logging.getLogger("imapclient.imaplib")
+    old = traced.level
+    traced.setLevel(logging.DEBUG)
+    try:
+        client._imap = Imap()  # type: ignore[attr-defined]
+        _quiet_imaplib(client)
+        assert client._imap.debug == 5  # type: ignore[attr-defined]
+    finally:
+        traced.setLevel(old)
+    # The attribute this relies on is still where imapclient keeps it.
+    assert "self._imap.debug = 5" in __import__("inspect").getsource(IMAPClient)
+
+
+def test_fast_fetch_parse_equals_imapclients() -> None:
+    """The regex reading of ``UID FETCH (BODY.PEEK[])`` answers gives what imapclient's
+    parser gives (the oracle), and declines every shape it does not know."""
+    from imapclient.response_parser import parse_fetch_response
+
+    from mailbox_processor.sources.imap import _parse_bodies
+    from tests.strategies import enough, sample_paths
+
+    bodies = [p.read_bytes() for p in sample_paths()]
+    assert len(bodies) >= enough(400, 30)
+    bodies += [b"", b"x", b")", b"{3}\r\nabc", b"BODY[] {5}"]
+    data: list[Any] = []
+    for i, body in enumerate(bodies, 1):
+        data += [(b"%d (UID %d BODY[] {%d}" % (i, 1000 + 7 * i, len(body)), body), b")"]
+    for n in (0, 1, 2, len(bodies)):
+        part = data[: 2 * n]
+        fast = _parse_bodies(part)
+        assert fast == dict(parse_fetch_response(part or [None], True, True))
+        assert fast is not None and len(fast) == n
+    one = (b"1 (UID 9 BODY[] {3}", b"abc")
+    declined = [
+        [one],                                              # no trailer
+        [one, b" FLAGS (\\Seen))"],                         # more items after the body
+        [(b"1 (BODY[] {3}", b"abc"), b" UID 9)"],           # UID after the body
+        [(b"1 (UID 9 BODY[] {4}", b"abc"), b")"],           # size does not match
+        [one, b")", (b"2 (UID 9 BODY[] {3}", b"abd"), b")"],  # the same UID twice
+        [b"1 (UID 9 BODY[] NIL)", b")"],                     # no literal
+        [b"3 (FLAGS (\\Seen))", b")"],                       # unsolicited FETCH
+        [(b"1 (uid 9 body[] {3}", b"abc"), b")"],           # other case
+    ]
+    for shape in declined:
+        assert _parse_bodies(shape) is None, shape

@@ -90,3 +90,41 @@ def test_workers_run_nicer_than_the_main_process() -> None:
         mine = os.getpriority(os.PRIO_PROCESS, 0)
         for pid in pids:
             assert os.getpriority(os.PRIO_PROCESS, pid) == min(19, mine + WORKER_NICENESS)
+
+
+def test_prepared_rows_equal_the_plain_ones() -> None:
+    """What the parser processes hand back (:func:`prepare`, turned into rows by
+    ingest_batch) equals the plain path: bounce_rows, the report's own fields and
+    classifications, and ``report.is_bounce`` (the oracle)."""
+    from mailbox_processor.pipeline import _bounce_row, bounce_rows, prepare
+    from mailbox_processor.policy import Policy
+    from tests.strategies import enough, sample_paths
+
+    policy = Policy()
+    now = "2026-01-02 03:04:05"
+    checked = 0
+    for path in sample_paths():
+        report, error = _safe_parse(path.read_bytes())
+        prep = prepare(report, error, "s")
+        assert prep.sha256 == "s"
+        if report is None:
+            assert prep.bounces == () and prep.classes == () and not prep.is_bounce
+            continue
+        assert (prep.parser, prep.message_id, prep.from_addr, prep.subject, prep.date) == (
+            report.parser, report.message_id, report.from_addr, report.subject, report.date)
+        assert prep.classes == tuple(v.classification.value for v in report.verdicts)
+        assert prep.is_bounce == report.is_bounce
+        if error is None:
+            assert [_bounce_row("s", row, policy, now) for row in prep.bounces] == \
+                bounce_rows("s", report, policy, now)
+            checked += len(prep.bounces)
+    assert checked >= enough(400, 25)
+
+
+def test_pool_reports_are_parsed_again_on_demand() -> None:
+    """A worker's result carries no report; reading it parses the bytes here."""
+    raws = list(iter_paths([FIXTURES / "maildir"]))
+    with ParsePool(2) as pool:
+        parallel = pool.parse(raws)
+    assert all(p.prepared is not None and p._report is None for p in parallel)
+    assert [p.report for p in parallel] == [_safe_parse(r.raw)[0] for r in raws]

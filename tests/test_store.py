@@ -511,3 +511,77 @@ def test_new_database_opened_by_several_processes_at_once(tmp_path: Path) -> Non
         db = store.open_db(path)
         assert db.table("suppressions").exists()
         assert db.execute("SELECT count(*) FROM schema_version").fetchone()[0] >= 1
+
+
+def _plain_to_utc(value: str | None) -> str | None:
+    """store.to_utc without its fast path (the oracle)."""
+    import email.utils
+    from datetime import datetime, timezone
+
+    if not value:
+        return None
+    text = value.strip()
+    try:
+        parsed = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        try:
+            parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    if parsed is None:
+        return None
+    if parsed.tzinfo is not None:
+        parsed = parsed.astimezone(timezone.utc).replace(tzinfo=None)
+    if not 1970 <= parsed.year <= 9999:
+        return None
+    return parsed.strftime(store.TIME_FORMAT)
+
+
+def test_to_utc_fast_path_equals_the_plain_one() -> None:
+    """The regex reading of the usual Date shape gives what email.utils gives: on every
+    date of the samples' reports, and on generated dates, valid or not."""
+    import random
+
+    from mailbox_processor.pipeline import _safe_parse
+    from tests.strategies import enough, sample_paths
+
+    dates: set[str] = set()
+    for path in sample_paths():
+        report, _ = _safe_parse(path.read_bytes())
+        if report is not None:
+            dates.update(d for d in [report.date, *(v.finding.date for v in report.verdicts)]
+                         if d)
+    rng = random.Random(5)
+    days = ["", "Mon, ", "Sun, ", "Xyz, "]
+    months = ["Jan", "Feb", "Jun", "Dec", "Foo"]
+    for _ in range(5000):
+        dates.add(
+            f"{rng.choice(days)}{rng.choice([0, 1, 9, 28, 29, 30, 31, 32])} "
+            f"{rng.choice(months)} {rng.choice([1969, 1970, 2000, 2024, 9999, 99])} "
+            f"{rng.choice([0, 9, 23, 24]):02d}:{rng.choice([0, 59, 60]):02d}:"
+            f"{rng.choice([0, 59, 60, 61]):02d} {rng.choice('+-')}"
+            f"{rng.choice([0, 1, 9, 13, 14, 23, 24, 99]):02d}{rng.choice([0, 30, 59, 60]):02d}"
+            f"{rng.choice(['', ' (UTC)', ' (CEST)', ' (+09:00)', ' (x) (y)', ' UTC'])}"
+        )
+    fast = sum(1 for d in dates if store._RFC5322_DATE.match(d.strip()))
+    assert fast >= enough(300, 2000)
+    for d in sorted(dates):
+        assert store.to_utc(d) == _plain_to_utc(d), d
+
+
+def test_events_of_narrowed_columns_are_the_full_rows_projected(tmp_path: Path) -> None:
+    """The policy's narrow read of events gives the same rows, in the same order, as the
+    full one, cut to the columns it names (plus ``processed_at``)."""
+    from mailbox_processor.policy import EVENT_COLUMNS
+    from mailbox_processor.sources.files import iter_paths
+    from tests.strategies import sample_paths
+
+    db = store.open_db(str(tmp_path / "b.db"))
+    ingest_batch(db, list(iter_paths(sample_paths())))
+    addresses = store.all_event_addresses(db)
+    full = store.events_of(db, addresses)
+    narrow = store.events_of(db, addresses, EVENT_COLUMNS)
+    keys = (*EVENT_COLUMNS, "processed_at")
+    assert sum(map(len, full.values())) >= 20
+    assert narrow == {a: [{k: row[k] for k in keys} for row in rows]
+                      for a, rows in full.items()}
