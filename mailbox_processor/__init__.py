@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from mailbox_processor.engine import parse_message
+from typing import TYPE_CHECKING, Any
+
 from mailbox_processor.models import (
     Classification,
     Finding,
@@ -10,6 +11,9 @@ from mailbox_processor.models import (
     Report,
     Verdict,
 )
+
+if TYPE_CHECKING:
+    from mailbox_processor.engine import parse_message
 
 __version__ = "0.1.0"
 
@@ -22,3 +26,14 @@ __all__ = [
     "__version__",
     "parse_message",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # The parsers and the rule table are imported on first use of parse_message: a
+    # command that only reads the database (check, list, stats) starts without
+    # compiling them (about 0.15 s of CPU).
+    if name == "parse_message":
+        from mailbox_processor.engine import parse_message
+
+        return parse_message
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
