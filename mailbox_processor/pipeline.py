@@ -486,8 +486,7 @@ def ingest_batch(
         if raw.error is not None:
             entries.append((None, raw.error, None, None))
         elif parsed is None:
-            report, error = _safe_parse(raw.raw)
-            entries.append((report, error, None, None))
+            entries.append((*_safe_parse(raw.raw), None, None))
         else:
             entry = parsed[i]
             if isinstance(entry, ParseResult):
