@@ -9,6 +9,7 @@ wraps them in one :class:`Report` per message.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, TypeVar
@@ -158,6 +159,57 @@ class Finding:
     context: str | None = field(default=None, compare=False, repr=False)
 
 
+class _Deferred:
+    """A function and its arguments, called on the first read of the field holding it
+    (module-level function, plain arguments: a record holding one still pickles)."""
+
+    __slots__ = ("args", "func")
+
+    def __init__(self, func: Callable[..., str | None], args: tuple[Any, ...]) -> None:
+        self.func = func
+        self.args = args
+
+
+class _DeferredField:
+    """The data descriptor of a field that may hold a :class:`_Deferred`: reading the
+    field calls it once and keeps the result (see :func:`defer_context`)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __get__(self, obj: object, owner: type | None = None) -> Any:
+        if obj is None:
+            return None  # the field's default, as the class attribute was
+        value = obj.__dict__[self.name]
+        if value.__class__ is _Deferred:
+            value = obj.__dict__[self.name] = value.func(*value.args)
+        return value
+
+    def __set__(self, obj: object, value: object) -> None:
+        raise dataclasses.FrozenInstanceError(f"cannot assign to field {self.name!r}")
+
+    def __delete__(self, obj: object) -> None:
+        raise dataclasses.FrozenInstanceError(f"cannot delete field {self.name!r}")
+
+
+# Finding.context is worth working out only when the classifier reads it (about one
+# finding in four): a parser can leave it to a function (defer_context).
+Finding.context = _DeferredField("context")  # type: ignore[assignment]
+
+
+def defer_context(finding: Finding, func: Callable[..., str | None], *args: Any) -> Finding:
+    """Let ``finding.context`` be ``func(*args)``, called on the first read of it.
+
+    The context is read by the classifier only when the diagnostic itself names no
+    cause or names an unknown user, so a parser whose context is costly to find hands
+    over the way to find it. ``func`` must be pure (the same answer whenever it is
+    called) and, for pickling, a module-level function with plain arguments. Returns
+    ``finding``.
+    """
+    finding.__dict__["context"] = _Deferred(func, args)
+    return finding
+
+
 @_direct_init
 @dataclass(frozen=True)
 class Verdict:
@@ -212,8 +264,8 @@ class Report:
         out = []
         orig = dataclasses.asdict(self.original)
         for v in self.verdicts:
-            row: dict[str, Any] = dataclasses.asdict(v.finding)
-            row.pop("context", None)
+            # (The fields but the context, which is not output: it is not worked out.)
+            row: dict[str, Any] = {name: getattr(v.finding, name) for name in _ROW_FIELDS}
             row.update(
                 classification=v.classification.value,
                 reason=v.reason,
@@ -226,3 +278,7 @@ class Report:
             )
             out.append(row)
         return out
+
+
+#: The fields of a :class:`Finding` that :meth:`Report.rows` outputs.
+_ROW_FIELDS = tuple(f.name for f in dataclasses.fields(Finding) if f.name != "context")

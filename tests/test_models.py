@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import pickle
 from pathlib import Path
 from typing import Any
 
@@ -13,11 +14,13 @@ from hypothesis import strategies as st
 
 from mailbox_processor import parse_message
 from mailbox_processor.models import (
+    Classification,
     Finding,
     OriginalMessage,
     Report,
     Verdict,
     _direct_init,
+    defer_context,
     replace,
 )
 
@@ -111,3 +114,54 @@ def test_replace_is_dataclasses_replace(cls: type, data: st.DataObject) -> None:
     assert type(fast) is cls
     assert list(vars(fast).items()) == list(vars(plain).items())
     assert vars(record) == vars(cls(**{name: getattr(record, name) for name in names}))
+
+
+# -- a context left to be worked out on first read (defer_context) ---------------------
+
+_CALLS: list[tuple[str, ...]] = []
+
+
+def _joined(*parts: str) -> str:
+    """A module-level function (so that a finding holding it pickles)."""
+    _CALLS.append(parts)
+    return " ".join(parts)
+
+
+def test_deferred_context_is_worked_out_once_on_first_read() -> None:
+    _CALLS.clear()
+    finding = defer_context(Finding("a@example.com", diagnostic="550"), _joined, "mailbox",
+                            "disabled")
+    assert _CALLS == []
+    assert finding.context == "mailbox disabled"
+    assert finding.context == "mailbox disabled"
+    assert _CALLS == [("mailbox", "disabled")]
+
+
+def test_deferred_context_record_behaves_as_a_plain_one() -> None:
+    plain = Finding("a@example.com", diagnostic="550", context="mailbox disabled")
+    later = defer_context(Finding("a@example.com", diagnostic="550"), _joined, "mailbox",
+                          "disabled")
+    # Equality, hash and repr leave the context out, as for a plain context.
+    assert later == plain and hash(later) == hash(plain) and repr(later) == repr(plain)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        later.context = "x"  # type: ignore[misc]
+    copy = replace(later, status="5.1.1")
+    assert (copy.status, copy.context) == ("5.1.1", "mailbox disabled")
+    assert pickle.loads(pickle.dumps(later)).context == "mailbox disabled"
+    assert dataclasses.asdict(later) == dataclasses.asdict(plain)
+    assert Finding.context is None  # the class attribute is still the default
+
+
+def test_rows_leave_the_deferred_context_unread() -> None:
+    _CALLS.clear()
+    diagnostic = "550 5.1.1 unknown"
+    later = defer_context(Finding("a@example.com", diagnostic=diagnostic), _joined, "x")
+    plain = Finding("a@example.com", diagnostic=diagnostic, context="x")
+
+    def rows(finding: Finding) -> list[dict[str, Any]]:
+        verdict = Verdict(finding, Classification.HARD, "userunknown", "rule")
+        return Report(verdicts=(verdict,), parser="dsn").rows()
+
+    assert rows(later) == rows(plain)
+    assert _CALLS == []
+    assert "context" not in rows(plain)[0]

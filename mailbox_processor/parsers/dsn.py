@@ -17,7 +17,7 @@ from email.message import Message
 from typing import ClassVar
 
 from mailbox_processor.mime import Mail, part_text
-from mailbox_processor.models import Finding
+from mailbox_processor.models import Finding, defer_context
 from mailbox_processor.parsers.context import (
     QuickPattern,
     cut_returned,
@@ -303,7 +303,7 @@ class DSN:
     _notice_command: str | None = None
     _notice_command_read: bool = False
     _use_notice: bool = True
-    _notice_context: str | None = None
+    _whole_notice_context: bool = False
     _others: frozenset[str] = frozenset()
     _gateway: str | None = None
 
@@ -352,8 +352,7 @@ class DSN:
             self._others = frozenset(rcpt for _fields, rcpt in blocks)
             # One recipient: the whole notice speaks about it ("The user(s) account is
             # disabled."), so its error paragraphs are context for the classifier.
-            self._notice_context = error_paragraphs(cut_returned(notice), exclude=[]) \
-                if len(blocks) == 1 else None
+            self._whole_notice_context = len(blocks) == 1
             reporting = _mta(per_message.get("reporting-mta"))
             self._gateway = find_gateway(mail, reporting)
             for fields, rcpt in blocks:
@@ -380,17 +379,25 @@ class DSN:
         status = status_field.split()[0].rstrip(".;,") if status_field else None
         if status and not _STATUS_CODE.fullmatch(status):
             status = None
-        # A short or missing Diagnostic-Code: the notice text often has the full reply.
-        near = diagnostic_near(notice, rcpt, others=self._others - {rcpt}) \
-            if self._use_notice else None
-        if near and len(diag or "") < 20 and (not diag or diag.lower() in near.lower()):
-            diag = near
+        others = self._others - {rcpt}
+        # The text around the address in the notice is read where the diagnostic is
+        # short or names no command; else only if the classifier asks for the context.
+        near: str | None = None
+        near_read = not self._use_notice
+        if not near_read and len(diag or "") < 20:
+            near, near_read = diagnostic_near(notice, rcpt, others=others), True
+            # A short or missing Diagnostic-Code: the notice often has the full reply.
+            if near and (not diag or diag.lower() in near.lower()):
+                diag = near
         # (When diag is near, a second look at near would find nothing either.)
         # (An empty text names no command: it is not searched.)
-        command = (find_command(diag) if diag else None) \
-            or (find_command(near) if near and near is not diag else None) \
-            or self._command_in_notice()
-        return Finding(
+        command = find_command(diag) if diag else None
+        if not command:
+            if not near_read:
+                near, near_read = diagnostic_near(notice, rcpt, others=others), True
+            command = (find_command(near) if near and near is not diag else None) \
+                or self._command_in_notice()
+        finding = Finding(
             recipient=rcpt,
             action=_norm_action(fields.get("action")),
             status=status,
@@ -400,12 +407,24 @@ class DSN:
             gateway=self._gateway,
             reason=POWERMTA_CATEGORIES.get(
                 (fields.get("x-powermta-bouncecategory") or "").strip().lower()),
-            context=" ".join(c for c in (near if near != diag else None,
-                                          self._notice_context) if c) or None,
             remote_mta=_mta(fields.get("remote-mta")),
             reporting_mta=reporting,
             date=fields.get("last-attempt-date") or fields.get("arrival-date"),
         )
+        return defer_context(finding, _context, notice, rcpt, others, near, near_read, diag,
+                             self._whole_notice_context)
+
+
+def _context(notice: str, rcpt: str, others: frozenset[str], near: str | None,
+             near_read: bool, diag: str | None, whole_notice: bool) -> str | None:
+    """A DSN finding's context (see :func:`defer_context`): the text around the
+    address in the notice, unless it is the diagnostic, and the notice's error
+    paragraphs when the notice speaks about this one recipient."""
+    if not near_read:
+        near = diagnostic_near(notice, rcpt, others=others)
+    notice_context = error_paragraphs(cut_returned(notice), exclude=[]) if whole_notice \
+        else None
+    return " ".join(c for c in (near if near != diag else None, notice_context) if c) or None
 
 
 def _mta(value: str | None) -> str | None:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from strategies import sample_paths
+from strategies import enough, sample_paths
 
 from mailbox_processor.mime import Mail
 from mailbox_processor.parsers import context, dsn
@@ -380,3 +380,50 @@ _RETURNED_PARTS = st.sampled_from([
 @given(st.lists(_RETURNED_PARTS, max_size=25))
 def test_find_returned_on_generated_text(parts: list[str]) -> None:
     same_returned("".join(parts))
+
+
+# --- the context left to be worked out when the classifier reads it -----------------
+
+def _eager(finding: object, func: object, *args: object) -> object:
+    """``defer_context`` as it was before: the context worked out at once, in order."""
+    finding.__dict__["context"] = func(*args)  # type: ignore[attr-defined, operator]
+    return finding
+
+
+def test_deferred_context_is_the_one_worked_out_at_once(
+        mails: list[Mail], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reading the contexts later, in another order, gives what the parser would have
+    stored at once (the helpers it calls keep one-entry caches)."""
+    lazy = [dsn.DSN().parse(m) for m in mails]
+    with monkeypatch.context() as patch:
+        patch.setattr(dsn, "defer_context", _eager)
+        eager = [dsn.DSN().parse(Mail.from_bytes(m.raw)) for m in mails]
+    assert lazy == eager
+    read = [[f.context for f in reversed(findings)] for findings in lazy]
+    assert read == [[f.context for f in reversed(findings)] for findings in eager]
+    assert sum(1 for findings in read for c in findings if c) >= enough(100, 5)
+
+
+def test_deferred_context_is_the_plain_one(mails: list[Mail]) -> None:
+    """On DSNs with one delivery-status part: the context of each finding is the plain
+    reading's (the text around the address unless it is the diagnostic, plus the
+    notice's error paragraphs for a lone recipient)."""
+    checked = 0
+    for mail in mails:
+        if len(mail.find_parts(*dsn._DS_TYPES)) != 1:
+            continue
+        findings = dsn.DSN().parse(mail)
+        if not findings or len(findings) > 200:
+            continue
+        notice = mail.notice_text
+        everyone = frozenset(f.recipient for f in findings if f.recipient)
+        alone = context.error_paragraphs(context.cut_returned(notice), exclude=[]) \
+            if len(findings) == 1 else None
+        for f in findings:
+            assert f.recipient is not None
+            near = context.diagnostic_near(notice, f.recipient, others=everyone - {f.recipient})
+            plain = " ".join(c for c in (near if near != f.diagnostic else None, alone)
+                             if c) or None
+            assert f.context == plain, f.recipient
+            checked += 1
+    assert checked >= enough(100, 5)
