@@ -21,7 +21,7 @@ from types import ModuleType
 from typing import ClassVar, NamedTuple
 
 from mailbox_processor.mime import Mail, cached, header_text
-from mailbox_processor.models import Finding
+from mailbox_processor.models import Finding, defer_context
 from mailbox_processor.parsers.context import (
     _ERRORISH,
     _FOLDS_TO_ASCII,
@@ -717,10 +717,11 @@ class Legacy:
             diag = diagnostic_near(text, addr, others=frozenset(found) - {addr}) \
                 or _unfold(text[:1500])
             # The address often stands apart from the reason (Gmail, Domino, Exchange):
-            # the error paragraphs that name no other failed address are context.
+            # the error paragraphs that name no other failed address are context. A weak
+            # diagnostic takes them in; else they are read only if the classifier asks.
             others = [a for a in found if a != addr]
-            context = error_paragraphs(text, exclude=others)
             weak = not diag or not looks_like_diagnostic(diag)
+            context = error_paragraphs(text, exclude=others) if weak else None
             if weak and context and (not diag or context.lower() not in diag.lower()):
                 diag = f"{diag} {context}".strip() if diag else context
             command = find_command(diag or "")
@@ -728,18 +729,18 @@ class Legacy:
                 if not text_command_read:
                     text_command, text_command_read = find_command(text), True
                 command = text_command
-            findings.append(
-                Finding(
-                    recipient=addr,
-                    action="failed",
-                    status=find_status(diag or "", failure=True),
-                    smtp_code=find_smtp_code(diag or "", failure=True),
-                    smtp_command=command,
-                    diagnostic=diag,
-                    context=context,
-                    gateway=gateway,
-                )
+            finding = Finding(
+                recipient=addr,
+                action="failed",
+                status=find_status(diag or "", failure=True),
+                smtp_code=find_smtp_code(diag or "", failure=True),
+                smtp_command=command,
+                diagnostic=diag,
+                context=context,
+                gateway=gateway,
             )
+            findings.append(finding if weak else defer_context(finding, error_paragraphs,
+                                                               text, others))
         if not findings and _FROM_DAEMON_QUICK.found_in(mail.from_addr) \
                 and _SUBJECT_QUICK.found_in(mail.subject):
             # A bounce that names nobody (or only the sender): record it, addressless.
