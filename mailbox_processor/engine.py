@@ -24,6 +24,7 @@ from mailbox_processor.classify import classify
 from mailbox_processor.mime import Mail
 from mailbox_processor.models import Finding, OriginalMessage, Report, Verdict
 from mailbox_processor.parsers import PARSERS
+from mailbox_processor.parsers.context import QuickPattern, find_returned, lowered_text
 from mailbox_processor.text import normalise_address
 
 log = logging.getLogger(__name__)
@@ -115,6 +116,8 @@ def _msgid(value: str | None) -> str | None:
 
 
 _INLINE_HEADER = re.compile(r"^(Message-ID|Subject|From|To|Date)[ \t]*:[ \t]*(.*)$", re.I | re.M)
+#: :data:`_INLINE_HEADER`, tried at line starts only, lowercased on ASCII text.
+_INLINE_HEADER_QUICK = QuickPattern(_INLINE_HEADER)
 
 
 def _original(mail: Mail) -> OriginalMessage:
@@ -124,14 +127,16 @@ def _original(mail: Mail) -> OriginalMessage:
         get = mail.returned_header
     else:
         # Inlined after a marker ("--- Below this line is a copy of the message.").
-        from mailbox_processor.parsers.context import find_returned
-
         text = mail.notice_text
         m = find_returned(text)
         if not m:
             return OriginalMessage()
         found: dict[str, str] = {}
-        for hm in _INLINE_HEADER.finditer(text, m.end(), min(len(text), m.end() + 20000)):
+        # (Searching a slice is searching up to its end: finditer's endpos.)
+        end = m.end() + 20000
+        window = text if end >= len(text) else text[:end]
+        lowered = lowered_text(text) if window is text and text.isascii() else None
+        for hm in _INLINE_HEADER_QUICK.finditer(window, lowered, m.end()):
             found.setdefault(hm.group(1).lower(), hm.group(2).strip())
 
         def get(name: str) -> str | None:
