@@ -726,9 +726,16 @@ def store_raw(db: sqlite_utils.Database, sha256: str, raw: bytes) -> None:
     store_raws(db, [(sha256, raw)])
 
 
+#: zlib level of ``raw_messages.raw_zlib``. On bounce mail level 1 takes a fifth less
+#: CPU than the default 6 (36 against 45 us per 4 KB message) for 4 % more bytes
+#: (0.405 against 0.388 of the size); zlib reads every level the same way.
+RAW_ZLIB_LEVEL = 1
+
+
 def pack_raw(raw: bytes) -> bytes:
-    """The form ``raw_messages.raw_zlib`` keeps a message in (zlib, level 6)."""
-    return zlib.compress(raw, 6)
+    """The form ``raw_messages.raw_zlib`` keeps a message in (zlib,
+    :data:`RAW_ZLIB_LEVEL`)."""
+    return zlib.compress(raw, RAW_ZLIB_LEVEL)
 
 
 def store_raws(db: sqlite_utils.Database, items: Iterable[tuple[str, bytes]]) -> None:
