@@ -564,7 +564,7 @@ def test_to_utc_fast_path_equals_the_plain_one() -> None:
             f"{rng.choice(['', ' (UTC)', ' (CEST)', ' (+09:00)', ' (x) (y)', ' UTC'])}"
         )
     fast = sum(1 for d in dates if store._RFC5322_DATE.match(d.strip()))
-    assert fast >= enough(300, 2000)
+    assert fast >= enough(2000, 1600)  # (about 1,700 of them are generated)
     for d in sorted(dates):
         assert store.to_utc(d) == _plain_to_utc(d), d
 
