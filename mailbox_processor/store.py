@@ -91,6 +91,12 @@ def to_utc(value: str | None) -> str | None:
         fast = _fast_utc(m)
         if fast is not None:
             return fast
+    return _plain_utc(text)
+
+
+def _plain_utc(text: str) -> str | None:
+    """:func:`to_utc` of stripped ``text`` through ``email.utils`` (or ISO 8601): every
+    shape the fast path leaves, and the oracle its test compares it with."""
     parsed: datetime | None = None
     try:
         parsed = email.utils.parsedate_to_datetime(text)

@@ -515,26 +515,7 @@ def test_new_database_opened_by_several_processes_at_once(tmp_path: Path) -> Non
 
 def _plain_to_utc(value: str | None) -> str | None:
     """store.to_utc without its fast path (the oracle)."""
-    import email.utils
-    from datetime import datetime, timezone
-
-    if not value:
-        return None
-    text = value.strip()
-    try:
-        parsed = email.utils.parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
-        try:
-            parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-        except ValueError:
-            return None
-    if parsed is None:
-        return None
-    if parsed.tzinfo is not None:
-        parsed = parsed.astimezone(timezone.utc).replace(tzinfo=None)
-    if not 1970 <= parsed.year <= 9999:
-        return None
-    return parsed.strftime(store.TIME_FORMAT)
+    return store._plain_utc(value.strip()) if value else None
 
 
 def test_to_utc_fast_path_equals_the_plain_one() -> None:
