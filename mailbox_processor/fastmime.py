@@ -103,6 +103,30 @@ def get_content_charset(msg: Message) -> str | None:
     return None if found is None else _unquote(found).lower()
 
 
+def text_params(msg: Message) -> tuple[bool, str | None]:
+    """Whether ``msg.get_payload(decode=True)`` has no transfer encoding to undo (what
+    :func:`get_payload_decoded` tests), and :func:`get_content_charset`: both by one
+    scan of the fields, for the text of a part."""
+    ctype: object = ""
+    cte: object = ""
+    found = 0
+    for field, value in msg._headers:  # type: ignore[attr-defined]  # noqa: SLF001
+        size = len(field)  # (a length test skips most fields before lower(), see get)
+        if size == 12:
+            if not found & 1 and field.lower() == "content-type":
+                ctype = fetch(msg, field, value)
+                found |= 1
+        elif size == 25 and not found & 2 and field.lower() == "content-transfer-encoding":
+            cte = fetch(msg, field, value)
+            found |= 2
+    plain = str(cte).lower() not in _ENCODED_CTES
+    if (not isinstance(ctype, str) or not ctype.isascii() or "\\" in ctype
+            or "*" in ctype or sys.version_info[:2] not in VERIFIED):
+        return plain, msg.get_content_charset()
+    charset = _param(ctype, "charset")
+    return plain, None if charset is None else _unquote(charset).lower()
+
+
 def _plain_params(msg: Message) -> str | None:
     """The Content-Type value when :func:`_param` decides its parameters as the stdlib
     does, else ``None`` (the stdlib must decide).

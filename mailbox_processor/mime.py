@@ -57,6 +57,38 @@ def normalise_charset(charset: str | None) -> str:
     return name
 
 
+#: The codecs (by ``codecs.lookup(name).name``) that decode any ASCII bytes to the same
+#: characters: UTF-8 and ASCII by definition, and single-byte charmap codecs whose
+#: table maps 0-127 to themselves (stateless: each byte is decoded alone). Not UTF-7
+#: ("+" shifts), UTF-16/32, ISO-2022-* (escape sequences) or HZ ("~{"), whose
+#: decoding of ASCII bytes is not the identity; tests/test_mime.py checks the set.
+ASCII_IDENTITY = frozenset(
+    ["utf-8", "ascii", "cp1250", "cp1251", "cp1252", "cp1253", "cp1254", "cp1255", "cp1256",
+     "cp1257", "cp1258", "koi8-r", "koi8-u"]
+    + [f"iso8859-{n}" for n in range(1, 17) if n != 12])
+
+#: charset -> (normalise_charset(charset), whether that codec is in ASCII_IDENTITY,
+#: whether decode_bytes reports the charset as unknown); bounded, as the charsets
+#: come from the input.
+_CHARSET_INFO: dict[str | None, tuple[str, bool, bool]] = {}
+_CHARSET_INFO_MAX = 512
+
+
+def _charset_info(charset: str | None) -> tuple[str, bool, bool]:
+    """What :func:`decode_bytes` works out of ``charset``, once per charset."""
+    try:
+        return _CHARSET_INFO[charset]
+    except KeyError:
+        pass
+    name = normalise_charset(charset)
+    unknown = bool(charset) and name == "utf-8" and charset.strip().strip(  # type: ignore[union-attr]
+        '"').lower() not in ("utf-8", "utf8")
+    info = (name, codecs.lookup(name).name in ASCII_IDENTITY, unknown)
+    if len(_CHARSET_INFO) < _CHARSET_INFO_MAX:
+        _CHARSET_INFO[charset] = info
+    return info
+
+
 def decode_bytes(
     data: bytes, charset: str | None = None, problems: list[str] | None = None
 ) -> str:
@@ -64,9 +96,8 @@ def decode_bytes(
 
     What had to be tolerated is appended to ``problems`` when given.
     """
-    name = normalise_charset(charset)
-    if problems is not None and charset and name == "utf-8" and charset.strip().strip(
-            '"').lower() not in ("utf-8", "utf8"):
+    name, _identity, unknown = _charset_info(charset)
+    if problems is not None and unknown:
         problems.append(f"unknown charset {charset!r}: decoded as UTF-8")
     try:
         return data.decode(name)
@@ -114,7 +145,7 @@ def _decode_words(value: str | email.header.Header) -> str | None:
     except Exception:
         return None
     return "".join(
-        p.decode(normalise_charset(c), errors="replace") if isinstance(p, bytes) else p
+        p.decode(_charset_info(c)[0], errors="replace") if isinstance(p, bytes) else p
         for p, c in parts
     )
 
@@ -123,6 +154,43 @@ def part_text(
     part: Message, limit: int = MAX_TEXT_CHARS, problems: list[str] | None = None
 ) -> str:
     """Return the decoded text of a non-multipart part (transfer and charset decoding)."""
+    text = _ascii_text(part, problems)
+    if text is None:
+        text = _decoded_text(part, limit, problems)
+    if len(text) > limit:
+        text = text[:limit]
+    if "\r" not in text:  # else the two replacements change nothing
+        return text
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _ascii_text(part: Message, problems: list[str] | None) -> str | None:
+    """:func:`_decoded_text` of the usual part, ``None`` for the others: an ASCII str
+    payload without a transfer encoding, in a charset whose codec decodes ASCII bytes
+    to the same characters, is its own text (no encoding to bytes and back)."""
+    payload = part._payload  # type: ignore[attr-defined]  # noqa: SLF001
+    if payload.__class__ is not str or not payload.isascii():
+        return None
+    try:
+        plain, charset = fastmime.text_params(part)
+    except Exception:
+        return None  # the plain way decides
+    if not plain:
+        return None
+    _name, identity, unknown = _charset_info(charset)
+    if not identity:
+        return None
+    if problems is not None:
+        if unknown:
+            problems.append(f"unknown charset {charset!r}: decoded as UTF-8")
+        for defect in getattr(part, "defects", []):
+            problems.append(f"{content_type(part)} part: {type(defect).__name__}")
+    return payload
+
+
+def _decoded_text(part: Message, limit: int, problems: list[str] | None) -> str:
+    """The text of a part, by ``get_payload(decode=True)`` and :func:`decode_bytes`
+    (the plain way, which :func:`_ascii_text` shortcuts)."""
     try:
         payload = fastmime.get_payload_decoded(part)
     except Exception:
@@ -147,9 +215,7 @@ def part_text(
                 problems.append(f"{content_type(part)} part: {type(defect).__name__}")
     else:
         text = str(payload)
-    if len(text) > limit:
-        text = text[:limit]
-    return text.replace("\r\n", "\n").replace("\r", "\n")
+    return text
 
 
 def _as_text(msg: Message) -> str:

@@ -58,6 +58,10 @@ def same_lookups(part: Message) -> None:
             == outcome(Message.get_content_charset, part))
     assert (outcome(fastmime.get_payload_decoded, part)
             == outcome(lambda m: m.get_payload(decode=True), part))
+    # (Message.get_payload(decode=True) undoes the transfer encoding named by this.)
+    assert outcome(fastmime.text_params, part) == outcome(
+        lambda m: (str(m.get("content-transfer-encoding", "")).lower()
+                   not in fastmime._ENCODED_CTES, m.get_content_charset()), part)  # noqa: SLF001
     if not part.is_multipart():  # (a container is the stdlib's: not rendered twice)
         # Rendering a multipart/* type without parts writes a random boundary into
         # its Content-Type: each rendering gets its own copy and the same random state.
@@ -138,6 +142,10 @@ EDGE_CASES = {
                            b"Content-Transfer-Encoding: 8bit\n\ncaf\xc3\xa9\n--b\n"
                            b"Content-Transfer-Encoding: b\xe4se64\n\nY2Fm\n--b\n"
                            b"Content-Transfer-Encoding: 7bit\n\nplain\n--b--\n"),
+    "repeated fields": (b"Content-Type: text/plain; charset=utf-7\n"
+                        b"Content-Transfer-Encoding: 7bit\n"
+                        b"Content-Type: text/plain; charset=ascii\n"
+                        b"Content-Transfer-Encoding: base64\n\nY2Fm\n"),
     "boundary with a colon": (b"Content-Type: multipart/mixed; boundary=\"a:b\"\n\n--a:b\n"
                               b"X: 1\n--a:b\nY: 2\n\nbody\n--a:b:\n--a:b--\n"),
     "inner boundary with a colon": (b"Content-Type: multipart/mixed; boundary=o\n\n--o\n"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import codecs
 import email.header
+import importlib
 from email.message import Message
 from pathlib import Path
 
@@ -214,3 +216,110 @@ def test_notice_text_of_samples() -> None:
 def test_notice_text_of_edited_samples(raw: bytes) -> None:
     mail = mime.Mail.from_bytes(raw)
     assert mail.notice_text == plain_notice_text(mail)
+
+
+def plain_decode_bytes(data: bytes, charset: str | None, problems: list[str] | None) -> str:
+    """mime.decode_bytes as it was: normalise_charset on every call."""
+    name = mime.normalise_charset(charset)
+    if problems is not None and charset and name == "utf-8" and charset.strip().strip(
+            '"').lower() not in ("utf-8", "utf8"):
+        problems.append(f"unknown charset {charset!r}: decoded as UTF-8")
+    try:
+        return data.decode(name)
+    except (UnicodeDecodeError, LookupError):
+        if problems is not None:
+            problems.append(f"text is not valid {name}: undecodable bytes replaced")
+    if name != "utf-8":
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError:
+            pass
+    return data.decode(name, errors="replace")
+
+
+def plain_part_text(part: Message, limit: int, problems: list[str] | None) -> str:
+    """mime.part_text as it was: every payload decoded to bytes and back, the two
+    replacements on every text."""
+    try:
+        payload = part.get_payload(decode=True)
+    except Exception:
+        payload = None
+    if payload is None:
+        raw = part.get_payload()
+        if isinstance(raw, str):
+            text = raw
+        elif isinstance(raw, list):
+            text = "\n".join(mime._as_text(p) for p in raw if isinstance(p, Message))  # noqa: SLF001
+        else:
+            text = ""
+    elif isinstance(payload, bytes):
+        try:
+            charset = part.get_content_charset()
+        except Exception:
+            charset = None
+        text = plain_decode_bytes(payload[: limit * 2], charset, problems)
+        if problems is not None:
+            for defect in getattr(part, "defects", []):
+                problems.append(f"{mime.content_type(part)} part: {type(defect).__name__}")
+    else:
+        text = str(payload)
+    if len(text) > limit:
+        text = text[:limit]
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def same_part_texts(raw: bytes) -> int:
+    """part_text of every part of ``raw`` answers the plain one (text and problems);
+    returns how many parts took the ASCII shortcut."""
+    shortcuts = 0
+    # (Each on a tree of its own: decoding a payload adds to the part's defects.)
+    fast_tree, plain_tree = (mime.Mail.from_bytes(raw).msg for _ in range(2))
+    for part, twin in zip(fast_tree.walk(), plain_tree.walk(), strict=True):
+        shortcuts += mime._ascii_text(part, None) is not None  # noqa: SLF001
+        for limit in (mime.MAX_TEXT_CHARS, 7):
+            fast: list[str] = []
+            plain: list[str] = []
+            assert mime.part_text(part, limit, fast) == plain_part_text(twin, limit, plain)
+            assert fast == plain
+            assert mime.part_text(part, limit) == plain_part_text(twin, limit, None)
+    return shortcuts
+
+
+def test_part_text_of_samples() -> None:
+    shortcuts = sum(same_part_texts(path.read_bytes()) for path in SAMPLES)
+    assert shortcuts >= 300  # the shortcut is taken (it is the usual case)
+
+
+CHARSETS = [b"utf-7", b"unicode-1-1-utf-7", b"utf-16", b"utf-32-le", b"iso-2022-jp", b"hz",
+            b"cp037", b"us-ascii", b'"ISO-8859-1"', b"x-unknown", b"bogus", b"utf8",
+            b"windows-1252", b"koi8-r", b"shift_jis", b"\\"]
+
+
+@given(edited_samples(SAMPLES, [b"\n", b"+AGEAYgBj-", b"~{", b"\x1b$B", b"\r", b"\r\n", b"\xe9",
+                                b"Content-Transfer-Encoding: base64\n",
+                                b"Content-Type: text/plain; charset=", *CHARSETS],
+                      max_edits=4, max_cut=40))
+def test_part_text_of_edited_samples(raw: bytes) -> None:
+    same_part_texts(raw)
+
+
+def test_ascii_identity_codecs() -> None:
+    """Every codec in ASCII_IDENTITY decodes any ASCII bytes to the same characters:
+    UTF-8 and ASCII by definition, Latin-1 (every byte its own code point), and the
+    others are stateless charmap codecs (each byte alone through a table) whose table
+    maps 0-127 to themselves."""
+    ascii_bytes = bytes(range(128))
+    for name in mime.ASCII_IDENTITY:
+        info = codecs.lookup(name)
+        assert info.name == name
+        assert ascii_bytes.decode(name) == ascii_bytes.decode("ascii")
+        if name in ("utf-8", "ascii", "iso8859-1"):
+            continue
+        module = importlib.import_module(info.incrementaldecoder.__module__)
+        assert "charmap_decode" in module.Codec.decode.__code__.co_names, name
+        assert module.decoding_table[:128] == ascii_bytes.decode("ascii"), name
+    # And those outside it are not the identity on some ASCII input.
+    for name, data in (("utf-7", b"+AGE-"), ("utf-16", b"ab"), ("iso2022_jp", b"\x1b$B$\"\x1b(B"),
+                       ("hz", b"~{<:~}"), ("cp037", b"a")):
+        assert data.decode(name) != data.decode("ascii")
+        assert codecs.lookup(name).name not in mime.ASCII_IDENTITY
