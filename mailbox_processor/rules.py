@@ -254,8 +254,7 @@ class LiteralScan:
         finder = re.compile(self._regex(trie) if trie else "(?!)")  # (?!): never matches
         self._finditer, self._match = finder.finditer, finder.match
         #: Per literal, the literals that occur in it ("" among them).
-        self._inside = {literal: frozenset(other for other in self.literals if other in literal)
-                        for literal in self.literals}
+        self._inside = {literal: self._occurring(literal, onward) for literal in self.literals}
         #: Per literal, its offsets where a straddler may start, each with the
         #: characters that can follow the literal there.
         self._straddles = {literal: tuple((start, frozenset(onward[literal[start:]]))
@@ -263,6 +262,19 @@ class LiteralScan:
                                           if literal[start:] in onward)
                            for literal in self.literals}
         self._none = frozenset({""})
+
+    def _occurring(self, text: str, onward: dict[str, set[str]]) -> frozenset[str]:
+        """The literals in ``text`` (short: a literal's own), given the proper
+        prefixes of the literals (the keys of ``onward``), which end each walk early."""
+        found = {""}
+        for start in range(len(text)):
+            for end in range(start + 1, len(text) + 1):
+                piece = text[start:end]
+                if piece in self.literals:
+                    found.add(piece)
+                if piece not in onward:  # no literal goes on from here
+                    break
+        return frozenset(found)
 
     @classmethod
     def _regex(cls, node: dict[str, Any]) -> str:
