@@ -224,10 +224,16 @@ class LiteralScan:
     """Which of many literals occur in a text, found in one pass.
 
     Hundreds of ``literal in text`` tests cost more than one regex pass over the
-    text with the literals arranged as a trie: at each position the trie yields the
-    longest literal starting there, and every other literal starting there is a
-    prefix of it, so the literals present are exactly the prefixes (in the set) of
-    the ones found. ``""`` is always present, as in every text.
+    text with the literals arranged as a trie, which yields the longest literal
+    starting at a position. The pass is an ordinary non-overlapping scan (a scan
+    that tries every position for overlapping occurrences, with lookarounds, costs
+    over a third more): after a literal found at ``i..j``, it goes on from ``j``.
+    The literals starting at ``i`` or inside the one found and ending by ``j`` are
+    those occurring in it (known in advance, per literal). Only a literal starting
+    inside it and running past ``j`` (a *straddler*) could be missed: it starts with
+    a suffix of the literal found and goes on with the character at ``j``, so the
+    trie is matched again from that suffix only when such a literal exists (also
+    known in advance). ``""`` is always present, as in every text.
     """
 
     def __init__(self, literals: Iterable[str]) -> None:
@@ -240,17 +246,35 @@ class LiteralScan:
             for char in literal:
                 node = node.setdefault(char, {})
             node[""] = {}  # a literal ends here
-        # Read at each position where a literal can start: ``re`` skips to the next
-        # character of the class of first characters; the lookbehind steps back onto it
-        # and the lookahead in it reads the longest literal from there. (The plain
-        # ``(?=(trie))`` is tried at every position, which costs a tenth more.)
-        firsts = "[" + "".join(sorted(map(re.escape, {lit[0] for lit in trie}))) + "]"
-        self._finder: Callable[[str], list[str]] = re.compile(
-            f"{firsts}(?<=(?=({self._regex(trie)})){firsts})").findall if trie else (
-            lambda text: [])  # (no literal but "": no character class to start with)
-        self._prefixes = {literal: frozenset(literal[:end] for end in range(len(literal) + 1)
-                                             if literal[:end] in self.literals)
-                          for literal in self.literals}
+        # The characters that go on from each proper prefix of a literal.
+        onward: dict[str, set[str]] = {}
+        for literal in self.literals:
+            for end in range(1, len(literal)):
+                onward.setdefault(literal[:end], set()).add(literal[end])
+        finder = re.compile(self._regex(trie) if trie else "(?!)")  # (?!): never matches
+        self._finditer, self._match = finder.finditer, finder.match
+        #: Per literal, the literals that occur in it ("" among them).
+        self._inside = {literal: self._occurring(literal, onward) for literal in self.literals}
+        #: Per literal, its offsets where a straddler may start, each with the
+        #: characters that can follow the literal there.
+        self._straddles = {literal: tuple((start, frozenset(onward[literal[start:]]))
+                                          for start in range(1, len(literal))
+                                          if literal[start:] in onward)
+                           for literal in self.literals}
+        self._none = frozenset({""})
+
+    def _occurring(self, text: str, onward: dict[str, set[str]]) -> frozenset[str]:
+        """The literals in ``text`` (short: a literal's own), given the proper
+        prefixes of the literals (the keys of ``onward``), which end each walk early."""
+        found = {""}
+        for start in range(len(text)):
+            for end in range(start + 1, len(text) + 1):
+                piece = text[start:end]
+                if piece in self.literals:
+                    found.add(piece)
+                if piece not in onward:  # no literal goes on from here
+                    break
+        return frozenset(found)
 
     @classmethod
     def _regex(cls, node: dict[str, Any]) -> str:
@@ -271,8 +295,20 @@ class LiteralScan:
 
     def __call__(self, text: str) -> frozenset[str]:
         """The literals that occur in ``text``."""
-        return frozenset().union(*map(self._prefixes.__getitem__, self._finder(text)),
-                                 ("",))
+        inside, straddles = self._inside, self._straddles
+        found: list[frozenset[str]] = []
+        for occurrence in self._finditer(text):
+            literal = occurrence[0]
+            found.append(inside[literal])
+            end = occurrence.end()
+            if straddles[literal] and end < len(text):
+                after, start = text[end], occurrence.start()
+                for offset, onward in straddles[literal]:
+                    if after in onward:
+                        straddler = self._match(text, start + offset)
+                        if straddler is not None:  # (its prefixes are inside it)
+                            found.append(inside[straddler[0]])
+        return frozenset().union(*found) if found else self._none
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ that the lead can decide; they are not weakened to fit.
 
 from __future__ import annotations
 
+import itertools
 import re
 from pathlib import Path
 
@@ -996,3 +997,15 @@ def test_probe_files_alternatives_under_required_literals(
 def test_literal_scan_of_any_literals(literals: list[str], text: str) -> None:
     """Characters special in a class or a pattern are read as themselves."""
     assert LiteralScan(literals)(text) == {lit for lit in [*literals, ""] if lit in text}
+
+
+def test_literal_scan_finds_overlapping_literals() -> None:
+    """Literals that start inside one found and run past it (``bb`` in ``ababb``,
+    after ``abab``) are found too: every text of up to 8 ``a``/``b`` under a few
+    literal sets where such overlaps abound."""
+    words = ["".join(chars) for n in range(1, 9) for chars in itertools.product("ab", repeat=n)]
+    for literals in (["abab", "bb"], words[:14], ["aab", "ab", "bba", "abb", "baab"],
+                     ["aaaa", "aab", "b"], words[2:6] + ["abba", "babab"]):
+        scan = LiteralScan(literals)
+        for text in ["", *words]:
+            assert scan(text) == {lit for lit in [*literals, ""] if lit in text}, (literals, text)
