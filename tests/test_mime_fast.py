@@ -10,7 +10,7 @@ from pathlib import Path
 
 from hypothesis import given
 from hypothesis import strategies as st
-from strategies import edited_samples
+from strategies import edited_samples, enough
 
 from mailbox_processor import mime
 
@@ -287,7 +287,7 @@ def same_part_texts(raw: bytes) -> int:
 
 def test_part_text_of_samples() -> None:
     shortcuts = sum(same_part_texts(path.read_bytes()) for path in SAMPLES)
-    assert shortcuts >= 300  # the shortcut is taken (it is the usual case)
+    assert shortcuts >= enough(300, 25)  # the shortcut is taken (it is the usual case)
 
 
 CHARSETS = [b"utf-7", b"unicode-1-1-utf-7", b"utf-16", b"utf-32-le", b"iso-2022-jp", b"hz",
