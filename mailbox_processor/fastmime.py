@@ -96,7 +96,13 @@ def get_boundary(msg: Message) -> str | None:
 
 def get_content_charset(msg: Message) -> str | None:
     """``msg.get_content_charset()``, without the stdlib's general parameter machinery."""
-    value = _plain_params(msg)
+    return _charset(msg, get(msg, "content-type", ""))
+
+
+def _charset(msg: Message, ctype: object) -> str | None:
+    """:func:`get_content_charset` of ``msg``, whose Content-Type (as :func:`get`
+    returns it, ``""`` when absent) is ``ctype``."""
+    value = _plain_value(ctype)
     if value is None:
         return msg.get_content_charset()
     found = _param(value, "charset")
@@ -119,12 +125,7 @@ def text_params(msg: Message) -> tuple[bool, str | None]:
         elif size == 25 and not found & 2 and field.lower() == "content-transfer-encoding":
             cte = fetch(msg, field, value)
             found |= 2
-    plain = str(cte).lower() not in _ENCODED_CTES
-    if (not isinstance(ctype, str) or not ctype.isascii() or "\\" in ctype
-            or "*" in ctype or sys.version_info[:2] not in VERIFIED):
-        return plain, msg.get_content_charset()
-    charset = _param(ctype, "charset")
-    return plain, None if charset is None else _unquote(charset).lower()
+    return str(cte).lower() not in _ENCODED_CTES, _charset(msg, ctype)
 
 
 def _plain_params(msg: Message) -> str | None:
@@ -136,7 +137,12 @@ def _plain_params(msg: Message) -> str | None:
     ``*`` (no RFC 2231 parameter, which ``decode_params`` would reorder and decode).
     A message without Content-Type has no parameters: ``""``.
     """
-    value = get(msg, "content-type", "")
+    return _plain_value(get(msg, "content-type", ""))
+
+
+def _plain_value(value: object) -> str | None:
+    """``value`` (a Content-Type as :func:`get` returns it) when :func:`_param` decides
+    its parameters as the stdlib does (see :func:`_plain_params`), else ``None``."""
     if (not isinstance(value, str) or not value.isascii() or "\\" in value
             or "*" in value or sys.version_info[:2] not in VERIFIED):
         return None
