@@ -219,22 +219,10 @@ def test_notice_text_of_edited_samples(raw: bytes) -> None:
 
 
 def plain_decode_bytes(data: bytes, charset: str | None, problems: list[str] | None) -> str:
-    """mime.decode_bytes as it was: normalise_charset on every call."""
-    name = mime.normalise_charset(charset)
-    if problems is not None and charset and name == "utf-8" and charset.strip().strip(
-            '"').lower() not in ("utf-8", "utf8"):
-        problems.append(f"unknown charset {charset!r}: decoded as UTF-8")
-    try:
-        return data.decode(name)
-    except (UnicodeDecodeError, LookupError):
-        if problems is not None:
-            problems.append(f"text is not valid {name}: undecodable bytes replaced")
-    if name != "utf-8":
-        try:
-            return data.decode("utf-8")
-        except UnicodeDecodeError:
-            pass
-    return data.decode(name, errors="replace")
+    """mime.decode_bytes as it was: the charset worked out on every call (the cache of
+    what it works out is emptied first)."""
+    mime._CHARSET_INFO.clear()  # noqa: SLF001
+    return mime.decode_bytes(data, charset, problems)
 
 
 def plain_part_text(part: Message, limit: int, problems: list[str] | None) -> str:
