@@ -425,33 +425,10 @@ def _mailbox_of(raw: RawMessage) -> str | None:
 def bounce_rows(
     sha256: str, report: Report, policy: Policy, processed_at: str
 ) -> list[dict[str, Any]]:
-    """Return the ``bounces`` rows of one report (one per verdict)."""
-    fallback = store.to_utc(report.date) or processed_at
-    rows = []
-    for v in report.verdicts:
-        f = v.finding
-        recipient = store.normalise_address(f.recipient)
-        rows.append(
-            {
-                "message_sha256": sha256,
-                "recipient": recipient,
-                "domain": store.address_domain(recipient),
-                "classification": v.classification.value,
-                "reason": v.reason,
-                "policy_action": policy.action_for(v.classification.value, v.reason).value,
-                "rule_id": v.rule_id,
-                "action": f.action,
-                "status": f.status,
-                "smtp_code": f.smtp_code,
-                "diagnostic": f.diagnostic,
-                "remote_mta": f.remote_mta,
-                "reporting_mta": f.reporting_mta,
-                "original_message_id": report.original.message_id,
-                "original_subject": report.original.subject,
-                "occurred_at": store.to_utc(f.date) or fallback,
-            }
-        )
-    return rows
+    """Return the ``bounces`` rows of one report (one per verdict): the rows
+    :func:`prepare` hands over, as :func:`ingest_batch` stores them."""
+    return [_bounce_row(sha256, row, policy, processed_at)
+            for row in prepare(report, None).bounces]
 
 
 def ingest_batch(
