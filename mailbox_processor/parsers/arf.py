@@ -33,18 +33,6 @@ class ARF:
             return []
         return self._read(reports, returned)
 
-    def _parse(self, mail: Mail) -> list[Finding]:
-        """:meth:`parse` in its plain order (kept for tests/parsers/test_arf.py)."""
-        reports = mail.find_parts("message/feedback-report")
-        is_arf = bool(reports) or "feedback-report" in (mail.header("Content-Type") or "").lower()
-        if not is_arf and b"X-HmXmrOriginalRecipient" not in mail.raw:
-            return []
-        returned = mail.returned
-        jmrp = returned is not None and returned.get("X-HmXmrOriginalRecipient") is not None
-        if not is_arf and not jmrp:
-            return []
-        return self._read(reports, returned)
-
     def _read(self, reports: list[Message], returned: Message | None) -> list[Finding]:
         """The findings of a feedback report (its report parts and returned message)."""
         recipients: list[str] = []

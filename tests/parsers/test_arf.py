@@ -1,7 +1,7 @@
 """The ARF parser's quick order of tests gives the answers of its plain reading.
 
-The plain reading (:meth:`ARF._parse`: the raw bytes searched for the JMRP header
-before the returned message's fields) is the oracle, on the fixtures, the shared
+The plain reading (:func:`plain`: the raw bytes searched for the JMRP header before
+the returned message's fields) is the oracle, on the fixtures, the shared
 corpus and edited copies of them.
 """
 
@@ -11,14 +11,28 @@ from hypothesis import given, settings
 from strategies import edited_samples, enough, sample_paths
 
 from mailbox_processor.mime import Mail
+from mailbox_processor.models import Finding
 from mailbox_processor.parsers.arf import ARF
+
+
+def plain(mail: Mail) -> list[Finding]:
+    """The plain reading: the raw bytes searched for the JMRP header before the
+    returned message's fields."""
+    reports = mail.find_parts("message/feedback-report")
+    is_arf = bool(reports) or "feedback-report" in (mail.header("Content-Type") or "").lower()
+    if not is_arf and b"X-HmXmrOriginalRecipient" not in mail.raw:
+        return []
+    returned = mail.returned
+    jmrp = returned is not None and returned.get("X-HmXmrOriginalRecipient") is not None
+    if not is_arf and not jmrp:
+        return []
+    return ARF()._read(reports, returned)
 
 
 def same(raw: bytes) -> bool:
     """The parser's answer is the plain reading's; True when it declined the message."""
-    parser = ARF()
-    fast = parser.parse(Mail.from_bytes(raw))
-    assert fast == parser._parse(Mail.from_bytes(raw))
+    fast = ARF().parse(Mail.from_bytes(raw))
+    assert fast == plain(Mail.from_bytes(raw))
     return not fast
 
 
