@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from strategies import enough, sample_paths
+from strategies import eager_context, enough, sample_paths
 
 from mailbox_processor.mime import Mail
 from mailbox_processor.parsers import context, dsn
@@ -384,19 +384,13 @@ def test_find_returned_on_generated_text(parts: list[str]) -> None:
 
 # --- the context left to be worked out when the classifier reads it -----------------
 
-def _eager(finding: object, func: object, *args: object) -> object:
-    """``defer_context`` as it was before: the context worked out at once, in order."""
-    finding.__dict__["context"] = func(*args)  # type: ignore[attr-defined, operator]
-    return finding
-
-
 def test_deferred_context_is_the_one_worked_out_at_once(
         mails: list[Mail], monkeypatch: pytest.MonkeyPatch) -> None:
     """Reading the contexts later, in another order, gives what the parser would have
     stored at once (the helpers it calls keep one-entry caches)."""
     lazy = [dsn.DSN().parse(m) for m in mails]
     with monkeypatch.context() as patch:
-        patch.setattr(dsn, "defer_context", _eager)
+        patch.setattr(dsn, "defer_context", eager_context)
         eager = [dsn.DSN().parse(Mail.from_bytes(m.raw)) for m in mails]
     assert lazy == eager
     read = [[f.context for f in reversed(findings)] for findings in lazy]

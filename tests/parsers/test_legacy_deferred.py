@@ -4,17 +4,10 @@ is the one it would have stored at once."""
 from __future__ import annotations
 
 import pytest
-from strategies import enough, sample_paths
+from strategies import eager_context, enough, sample_paths
 
 from mailbox_processor.mime import Mail
-from mailbox_processor.models import Finding
 from mailbox_processor.parsers import legacy
-
-
-def _eager(finding: Finding, func: object, *args: object) -> Finding:
-    """``defer_context`` as it was before: the context worked out at once, in order."""
-    finding.__dict__["context"] = func(*args)  # type: ignore[operator]
-    return finding
 
 
 def test_deferred_context_is_the_one_worked_out_at_once(
@@ -22,7 +15,7 @@ def test_deferred_context_is_the_one_worked_out_at_once(
     raws = [p.read_bytes() for p in sample_paths()]
     lazy = [legacy.Legacy().parse(Mail.from_bytes(raw)) for raw in raws]
     with monkeypatch.context() as patch:
-        patch.setattr(legacy, "defer_context", _eager)
+        patch.setattr(legacy, "defer_context", eager_context)
         eager = [legacy.Legacy().parse(Mail.from_bytes(raw)) for raw in raws]
     assert lazy == eager
     # Read later, in another order: the same texts.
