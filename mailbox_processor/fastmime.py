@@ -233,18 +233,25 @@ def message_from_bytes(raw: bytes) -> Message:
     return parse_bytes(raw)[0]
 
 
-def parse_bytes(raw: bytes) -> tuple[Message, dict[int, str]]:
-    """:func:`message_from_bytes`, plus the content type of every part by ``id(part)``.
+#: A part, its nesting depth in message/* parts and its content type.
+TypedPart = tuple[Message, int, str]
 
-    The parser has to know each part's ``get_content_type()`` anyway; handing the
-    values over saves the reader computing them again (valid while the tree lives).
+
+def parse_bytes(raw: bytes) -> tuple[Message, dict[int, str], list[TypedPart] | None]:
+    """:func:`message_from_bytes`, plus the content type of every part by ``id(part)``
+    and, when this parser built the tree, every part in the order of ``walk()``
+    (pre-order) with its depth of message/* nesting (0 for the root) and type.
+
+    The parser has to know each part's ``get_content_type()`` anyway, and meets the
+    parts in that order; handing the values over saves the reader working them out
+    again (valid while the tree lives and is not changed).
     """
     text = raw.decode("ascii", "surrogateescape")
     if sys.version_info[:2] not in VERIFIED or _lone_cr(text):
         msg = email.message_from_string(text)  # what message_from_bytes does after decoding
-        return msg, {id(part): part.get_content_type() for part in msg.walk()}
+        return msg, {id(part): part.get_content_type() for part in msg.walk()}, None
     parser = _Parser(text)
-    return parser.parse(), parser.ctypes
+    return parser.parse(), parser.ctypes, parser.parts
 
 
 def message_from_string(text: str) -> Message:
@@ -273,7 +280,7 @@ class _Parser:
     """
 
     __slots__ = ("text", "size", "field", "pos", "front", "eof", "seps", "colons", "starts",
-                 "outer_starts", "stack", "cur", "last", "ctypes", "ended")
+                 "outer_starts", "stack", "cur", "last", "ctypes", "parts", "depth", "ended")
 
     def __init__(self, text: str) -> None:
         self.text = text
@@ -297,6 +304,10 @@ class _Parser:
         self.last: Message | None = None
         #: id(message) -> its content type, computed once after its headers.
         self.ctypes: dict[int, str] = {}
+        #: (message, its message/* nesting depth, its content type) of every part, in
+        #: the order the parts start in the text: a pre-order walk of the tree.
+        self.parts: list[tuple[Message, int, str]] = []
+        self.depth = 0
         #: Whether the last plain_header_block stopped at the end of the part.
         self.ended = False
 
@@ -463,12 +474,15 @@ class _Parser:
             cur._headers = fields  # type: ignore[attr-defined]  # noqa: SLF001 - as set_raw
             ctype = _content_type(cur, fields)
         self.ctypes[id(cur)] = ctype
-        if ctype == "message/delivery-status":
-            self.delivery_status()
-            return
+        self.parts.append((cur, self.depth, ctype))
         if ctype.startswith("message/"):
-            self.parsegen()
-            self.pop_message()
+            self.depth += 1
+            if ctype == "message/delivery-status":
+                self.delivery_status()
+            else:
+                self.parsegen()
+                self.pop_message()
+            self.depth -= 1
             return
         if ctype.startswith("multipart/"):
             self.multipart(cur)

@@ -36,12 +36,25 @@ def shape(msg: Message) -> tuple[object, ...]:
 
 
 def same_tree(raw: bytes) -> None:
-    msg, ctypes = fastmime.parse_bytes(raw)
+    msg, ctypes, parts = fastmime.parse_bytes(raw)
     assert shape(msg) == shape(email.message_from_bytes(raw))
     # The content types handed over are what the parts themselves say.
     for part in msg.walk():
         assert ctypes[id(part)] == part.get_content_type()
         same_lookups(part)
+    # So is the list of the parts (None: the stdlib parsed it).
+    assert parts is None or parts == typed_walk(msg, 0)
+
+
+def typed_walk(msg: Message, depth: int) -> list[tuple[Message, int, str]]:
+    """``msg.walk()`` with each part's depth in message/* parts and content type."""
+    ctype = msg.get_content_type()
+    out = [(msg, depth, ctype)]
+    if msg.is_multipart():
+        inner = depth + 1 if ctype.startswith("message/") else depth
+        for part in msg.get_payload():
+            out.extend(typed_walk(part, inner))
+    return out
 
 
 #: Field names looked up through fastmime.get in the project.
