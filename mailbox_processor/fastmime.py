@@ -237,10 +237,12 @@ def message_from_bytes(raw: bytes) -> Message:
 TypedPart = tuple[Message, int, str]
 
 
-def parse_bytes(raw: bytes) -> tuple[Message, dict[int, str], list[TypedPart] | None]:
+def parse_bytes(raw: bytes, max_depth: int | None = None,
+                ) -> tuple[Message, dict[int, str], list[TypedPart] | None]:
     """:func:`message_from_bytes`, plus the content type of every part by ``id(part)``
-    and, when this parser built the tree, every part in the order of ``walk()``
-    (pre-order) with its depth of message/* nesting (0 for the root) and type.
+    and, when this parser built the tree and no part is deeper than ``max_depth``,
+    every part in the order of ``walk()`` (pre-order) with its depth of message/*
+    nesting (0 for the root) and type.
 
     The parser has to know each part's ``get_content_type()`` anyway, and meets the
     parts in that order; handing the values over saves the reader working them out
@@ -251,7 +253,9 @@ def parse_bytes(raw: bytes) -> tuple[Message, dict[int, str], list[TypedPart] | 
         msg = email.message_from_string(text)  # what message_from_bytes does after decoding
         return msg, {id(part): part.get_content_type() for part in msg.walk()}, None
     parser = _Parser(text)
-    return parser.parse(), parser.ctypes, parser.parts
+    msg = parser.parse()
+    too_deep = max_depth is not None and parser.deepest > max_depth
+    return msg, parser.ctypes, None if too_deep else parser.parts
 
 
 def message_from_string(text: str) -> Message:
@@ -280,7 +284,8 @@ class _Parser:
     """
 
     __slots__ = ("text", "size", "field", "pos", "front", "eof", "seps", "colons", "starts",
-                 "outer_starts", "stack", "cur", "last", "ctypes", "parts", "depth", "ended")
+                 "outer_starts", "stack", "cur", "last", "ctypes", "parts", "depth", "deepest",
+                 "ended")
 
     def __init__(self, text: str) -> None:
         self.text = text
@@ -308,6 +313,8 @@ class _Parser:
         #: the order the parts start in the text: a pre-order walk of the tree.
         self.parts: list[tuple[Message, int, str]] = []
         self.depth = 0
+        #: The greatest depth of a part.
+        self.deepest = 0
         #: Whether the last plain_header_block stopped at the end of the part.
         self.ended = False
 
@@ -477,6 +484,8 @@ class _Parser:
         self.parts.append((cur, self.depth, ctype))
         if ctype.startswith("message/"):
             self.depth += 1
+            if self.depth > self.deepest:
+                self.deepest = self.depth
             if ctype == "message/delivery-status":
                 self.delivery_status()
             else:

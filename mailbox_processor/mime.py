@@ -11,7 +11,6 @@ from __future__ import annotations
 import codecs
 import email
 import email.header
-import operator
 import re
 from collections.abc import Callable, KeysView
 from email.message import Message
@@ -245,9 +244,6 @@ def first_fields(msg: Message) -> dict[str, tuple[str, str]]:
 
 _T = TypeVar("_T")
 
-#: The depth of a typed part.
-_DEPTH = operator.itemgetter(1)
-
 
 class cached(Generic[_T]):  # noqa: N801 - named like the decorator it replaces
     """``functools.cached_property`` without its lock (Python < 3.12 takes one on every
@@ -289,11 +285,10 @@ class Mail:
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> Mail:
-        msg, ctypes, parts = fastmime.parse_bytes(raw)
+        msg, ctypes, parts = fastmime.parse_bytes(raw, MAX_DEPTH)
         repaired = _repair_boundary(msg, raw, ctypes.get(id(msg)))
         mail = cls(repaired or msg, raw, None if repaired is not None else ctypes)
-        if repaired is None and parts is not None and len(parts) <= MAX_PARTS and max(
-                map(_DEPTH, parts)) <= MAX_DEPTH:
+        if repaired is None and parts is not None and len(parts) <= MAX_PARTS:
             # The parser's list of the parts is what the walk of _typed_parts finds
             # when no cap stops it: every part, in pre-order, with its depth and type.
             mail.__dict__["_typed_parts"] = parts
