@@ -284,7 +284,7 @@ class _Parser:
     """
 
     __slots__ = ("text", "size", "field", "pos", "front", "eof", "seps", "colons", "starts",
-                 "outer_starts", "stack", "cur", "last", "ctypes", "parts", "depth", "deepest",
+                 "outer_starts", "last", "ctypes", "parts", "depth", "deepest",
                  "ended")
 
     def __init__(self, text: str) -> None:
@@ -304,8 +304,7 @@ class _Parser:
         #: What a line must start with for any predicate in ``eof`` to match it.
         self.starts: tuple[str, ...] = ()
         self.outer_starts: list[tuple[str, ...]] = []
-        self.stack: list[Message] = []
-        self.cur: Message | None = None
+        #: The part started last, or after a part of a multipart the multipart.
         self.last: Message | None = None
         #: id(message) -> its content type, computed once after its headers.
         self.ctypes: dict[int, str] = {}
@@ -438,36 +437,35 @@ class _Parser:
             self.colons -= 1
         self.starts = self.outer_starts.pop()
 
-    # -- the message stack ---------------------------------------------------------
-
-    def new_message(self) -> Message:
-        msg = Message()  # compat32, the default: faster than passing it
-        if self.cur is not None and self.ctypes[id(self.cur)] == "multipart/digest":
-            msg.set_default_type("message/rfc822")
-        if self.stack:
-            self.stack[-1].attach(msg)
-        self.stack.append(msg)
-        self.cur = msg
-        self.last = msg
-        return msg
-
-    def pop_message(self) -> Message:
-        msg = self.stack.pop()
-        self.cur = self.stack[-1] if self.stack else None
-        return msg
+    # -- the whole input -----------------------------------------------------------
 
     def parse(self) -> Message:
         """``FeedParser.feed`` of the whole input, then ``close``."""
-        self.parsegen()
-        root = self.pop_message()
+        root = self.parsegen(None, False)
         if self.ctypes[id(root)].startswith("multipart/") and not root.is_multipart():
             root.defects.append(errors.MultipartInvariantViolationDefect())
         return root
 
     # -- FeedParser._parsegen ------------------------------------------------------
 
-    def parsegen(self) -> None:
-        cur = self.new_message()
+    def parsegen(self, parent: Message | None, in_digest: bool) -> Message:
+        """One part, attached to ``parent`` (``None``: the root), a part of a
+        multipart/digest when ``in_digest``; returns it.
+
+        The stack of FeedParser's messages is the stack of these calls: its
+        ``_new_message`` is the start of this one, ``_pop_message`` its return.
+        """
+        cur = Message()  # compat32, the default: faster than passing it
+        if in_digest:
+            cur.set_default_type("message/rfc822")
+        if parent is not None:
+            # (Message.attach, without the call.)
+            payload = parent._payload  # type: ignore[attr-defined]  # noqa: SLF001
+            if payload is None:
+                parent._payload = [cur]  # type: ignore[attr-defined]  # noqa: SLF001
+            else:
+                payload.append(cur)
+        self.last = cur
         fields = None if self.front else self.plain_header_block(cur)
         if fields is None:
             self.ended = False
@@ -487,18 +485,18 @@ class _Parser:
             if self.depth > self.deepest:
                 self.deepest = self.depth
             if ctype == "message/delivery-status":
-                self.delivery_status()
+                self.delivery_status(cur)
             else:
-                self.parsegen()
-                self.pop_message()
+                self.parsegen(cur, False)
             self.depth -= 1
-            return
+            return cur
         if ctype.startswith("multipart/"):
-            self.multipart(cur)
-            return
+            self.multipart(cur, ctype == "multipart/digest")
+            return cur
         # set_payload of a str only stores it.
         cur._payload = (  # type: ignore[attr-defined]  # noqa: SLF001
             "" if self.ended else self.read_rest())
+        return cur
 
     def plain_header_block(self, cur: Message) -> list[tuple[str, str]] | None:
         """The common case of :meth:`header_lines` + :func:`_plain_fields`, by regex.
@@ -561,13 +559,12 @@ class _Parser:
             headers.append(line)
         return headers
 
-    def delivery_status(self) -> None:
+    def delivery_status(self, cur: Message) -> None:
         # Blocks of header fields separated by blank lines, each a Message.
         text, size = self.text, self.size
         while True:
             self.push_end(_NLCRE.match, "")
-            self.parsegen()
-            self.pop_message()
+            self.parsegen(cur, False)
             self.pop_end()
             pos = self.pos
             if (not self.front and pos < size and text[pos] in "\r\n"
@@ -586,7 +583,7 @@ class _Parser:
                 break
             self.unreadline(line)
 
-    def multipart(self, cur: Message) -> None:
+    def multipart(self, cur: Message, digest: bool) -> None:
         boundary = get_boundary(cur)
         if boundary is None:
             cur.defects.append(errors.NoBoundaryInMultipartDefect())
@@ -646,7 +643,7 @@ class _Parser:
                         self.unreadline(line)
                         break
                 self.push_end(boundary_match, separator)
-                self.parsegen()
+                self.parsegen(cur, digest)
                 # RFC 2046: the line break before a boundary belongs to the boundary.
                 last = self.last
                 assert last is not None
@@ -665,8 +662,7 @@ class _Parser:
                         if cut:
                             last._payload = payload[:-cut]  # type: ignore[attr-defined]  # noqa: SLF001
                 self.pop_end()
-                self.pop_message()
-                self.last = self.cur
+                self.last = cur
             else:
                 preamble.append(line)
         if capturing_preamble:
