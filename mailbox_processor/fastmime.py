@@ -33,6 +33,8 @@ from email.message import Message
 #: by tree (3.10.13, 3.11.7, 3.12.1, 3.13.0: the shared corpus, the fixtures and 20,000
 #: mutations of them each; tests/test_fastmime.py repeats it on the running one).
 VERIFIED = {(3, 10), (3, 11), (3, 12), (3, 13)}
+#: Whether the running Python is one of those (asked per part: worked out once).
+_VERIFIED_HERE = sys.version_info[:2] in VERIFIED
 
 _HEADER_RE = re.compile(r"^(From |[\041-\071\073-\176]*:|[\t ])")
 _NLCRE = re.compile(r"\r\n|\r|\n")
@@ -144,7 +146,7 @@ def _plain_value(value: object) -> str | None:
     """``value`` (a Content-Type as :func:`get` returns it) when :func:`_param` decides
     its parameters as the stdlib does (see :func:`_plain_params`), else ``None``."""
     if (not isinstance(value, str) or not value.isascii() or "\\" in value
-            or "*" in value or sys.version_info[:2] not in VERIFIED):
+            or "*" in value or not _VERIFIED_HERE):
         return None
     return value
 
@@ -210,7 +212,7 @@ def as_string(msg: Message) -> str:
     payload = msg._payload  # type: ignore[attr-defined]  # noqa: SLF001
     headers: list[tuple[str, str]] = msg._headers  # type: ignore[attr-defined]  # noqa: SLF001
     if (payload.__class__ is not str or not payload.isascii() or msg.policy is not compat32
-            or sys.version_info[:2] not in VERIFIED
+            or not _VERIFIED_HERE
             or msg.get_content_maintype() in ("message", "multipart")):
         return msg.as_string()
     for name, value in headers:
@@ -249,7 +251,7 @@ def parse_bytes(raw: bytes, max_depth: int | None = None,
     again (valid while the tree lives and is not changed).
     """
     text = raw.decode("ascii", "surrogateescape")
-    if sys.version_info[:2] not in VERIFIED or _lone_cr(text):
+    if not _VERIFIED_HERE or _lone_cr(text):
         msg = email.message_from_string(text)  # what message_from_bytes does after decoding
         return msg, {id(part): part.get_content_type() for part in msg.walk()}, None
     parser = _Parser(text)
@@ -260,7 +262,7 @@ def parse_bytes(raw: bytes, max_depth: int | None = None,
 
 def message_from_string(text: str) -> Message:
     """``email.message_from_string(text)`` (compat32), the same tree, built faster."""
-    if sys.version_info[:2] not in VERIFIED or _lone_cr(text):
+    if not _VERIFIED_HERE or _lone_cr(text):
         return email.message_from_string(text)
     return _Parser(text).parse()
 
