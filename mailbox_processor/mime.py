@@ -13,6 +13,7 @@ import email
 import email.header
 import re
 from collections.abc import Callable, KeysView
+from email._policybase import compat32
 from email.message import Message
 from typing import Any, Generic, TypeVar, overload
 
@@ -242,6 +243,21 @@ def first_fields(msg: Message) -> dict[str, tuple[str, str]]:
     return out
 
 
+def _field_text(msg: Message, field: tuple[str, str]) -> str | None:
+    """:func:`header_text` of what ``msg.get`` returns for ``field`` (a (name, value)
+    of ``msg``), ``None`` when that fails."""
+    value = field[1]
+    if (value.__class__ is str and value.isascii() and "=?" not in value
+            and "\n" not in value and "\r" not in value and msg.policy is compat32):
+        # The usual value: fetch returns it as it is, header_text strips it.
+        return value.strip()
+    try:
+        # What Message.get(name) returns, without a scan of every field per call.
+        return header_text(fastmime.fetch(msg, *field))
+    except Exception:
+        return None
+
+
 _T = TypeVar("_T")
 
 
@@ -308,11 +324,7 @@ class Mail:
         found = self._fields.get(name.lower())
         if found is None:
             return None
-        try:
-            # What Message.get(name) returns, without a scan of every field per call.
-            return header_text(fastmime.fetch(self.msg, *found))
-        except Exception:
-            return None
+        return _field_text(self.msg, found)
 
     @cached
     def _fields(self) -> dict[str, tuple[str, str]]:
@@ -331,10 +343,7 @@ class Mail:
         found = self._returned_fields.get(name.lower())
         if found is None:
             return None
-        try:
-            return header_text(fastmime.fetch(returned, *found))
-        except Exception:
-            return None
+        return _field_text(returned, found)
 
     @cached
     def _returned_fields(self) -> dict[str, tuple[str, str]]:
