@@ -12,16 +12,20 @@ from collections.abc import Sequence
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from imapclient.exceptions import LoginError
 
 from mailbox_processor import pipeline, poller
 from mailbox_processor.config import MailboxConfig, build_mailbox
 from mailbox_processor.errors import SourceError
 from mailbox_processor.sources.imap import (
+    MAX_UID_SET,
     ImapAuthError,
     ImapConnectionError,
     ImapSource,
     ImapTLSError,
+    uid_sets,
 )
 
 CAPS = (b"IMAP4REV1", b"IDLE", b"MOVE", b"UIDPLUS", b"STARTTLS")
@@ -41,6 +45,17 @@ def dsn(i: int) -> bytes:
     ).encode()
 
 
+def expand(uids: str | Sequence[int]) -> tuple[int, ...]:
+    """The UIDs of an IMAP sequence set (``"1:3,7"``), or of a list of UIDs."""
+    if not isinstance(uids, str):
+        return tuple(uids)
+    out: list[int] = []
+    for part in uids.split(","):
+        lo, _, hi = part.partition(":")
+        out.extend(range(int(lo), int(hi or lo) + 1))
+    return tuple(out)
+
+
 class FakeClient:
     """Just enough of IMAPClient, recording every command in ``log`` (shared)."""
 
@@ -51,6 +66,7 @@ class FakeClient:
         self.flags: dict[int, set[bytes]] = {u: set() for u in messages}
         self.folders = {"INBOX"}
         self.idle_responses: list[list[Any]] = []
+        self.sent: list[Any] = []  # the UID sets as given to move, copy, store, expunge
 
     def has_capability(self, name: str) -> bool:
         return name.encode().upper() in self.caps
@@ -101,22 +117,30 @@ class FakeClient:
         self.log.append(("create", name))
         self.folders.add(name)
 
-    def move(self, uids: list[int], folder: str) -> None:
-        self.log.append(("move", tuple(uids), folder))
+    def move(self, uid_set: str | list[int], folder: str) -> None:
+        self.sent.append(uid_set)
+        uids = expand(uid_set)
+        self.log.append(("move", uids, folder))
         for u in uids:
             del self.messages[u]
 
-    def copy(self, uids: list[int], folder: str) -> None:
-        self.log.append(("copy", tuple(uids), folder))
+    def copy(self, uid_set: str | list[int], folder: str) -> None:
+        self.sent.append(uid_set)
+        self.log.append(("copy", expand(uid_set), folder))
 
-    def add_flags(self, uids: list[int], flags: list[bytes], silent: bool = False) -> None:
-        self.log.append(("store", tuple(uids), tuple(flags)))
+    def add_flags(self, uid_set: str | list[int], flags: list[bytes],
+                  silent: bool = False) -> None:
+        self.sent.append(uid_set)
+        uids = expand(uid_set)
+        self.log.append(("store", uids, tuple(flags)))
         for u in uids:
             self.flags[u].update(flags)
 
-    def uid_expunge(self, uids: list[int]) -> None:
-        self.log.append(("uid_expunge", tuple(uids)))
-        self._expunge(uids)
+    def uid_expunge(self, uid_set: str | list[int]) -> None:
+        self.sent.append(uid_set)
+        uids = expand(uid_set)
+        self.log.append(("uid_expunge", uids))
+        self._expunge(list(uids))
 
     def expunge(self) -> None:
         self.log.append(("expunge",))
@@ -174,6 +198,39 @@ def test_move_falls_back_to_copy_store_uid_expunge() -> None:
     assert ops == [("copy", (1, 3), "Processed"), ("store", (1, 3), (b"\\Deleted",)),
                    ("uid_expunge", (1, 3))]
     assert list(client.messages) == [2]
+
+
+def test_uid_sets_examples() -> None:
+    assert uid_sets([]) == []
+    assert uid_sets([5, 1, 2, 3, 3, 7, 8]) == ["1:3,5,7:8"]
+    assert uid_sets(range(1, 20_001)) == ["1:20000"]
+    # Split where the next part would pass the limit; a part is never cut.
+    assert uid_sets([1, 3, 5, 10, 11, 12, 20], limit=7) == ["1,3,5", "10:12", "20"]
+    assert uid_sets([123456], limit=2) == ["123456"]
+
+
+@given(st.lists(st.integers(min_value=1, max_value=300), max_size=200),
+       st.integers(min_value=1, max_value=40))
+def test_uid_sets_hold_exactly_the_uids(uids: list[int], limit: int) -> None:
+    """The compact sets against the plain list imapclient would send (its oracle)."""
+    plain = ",".join(str(u) for u in sorted(set(uids)))
+    sets = uid_sets(uids, limit=limit)
+    assert ",".join(",".join(map(str, expand(s))) for s in sets) == plain
+    for s in sets:
+        assert len(s) <= limit or ("," not in s)  # only a lone part may pass the limit
+        assert len(s) <= len(plain)
+    # Fewest commands: two consecutive sets would not fit in one.
+    for a, b in zip(sets, sets[1:], strict=False):
+        assert len(a) + 1 + len(b.split(",")[0]) > limit
+
+
+def test_a_long_uid_set_is_split_across_commands() -> None:
+    _, log, client, src = make({u: b"x" for u in range(1, 6000, 2)})  # no two consecutive
+    with src:
+        src.move(list(client.messages), "Processed")
+    assert len(client.sent) > 1
+    assert all(len(s) <= MAX_UID_SET for s in client.sent)
+    assert sum(len(e[1]) for e in log if e[0] == "move") == 3000 and client.messages == {}
 
 
 def test_without_uidplus_plain_expunge() -> None:
@@ -284,20 +341,105 @@ def run(db: Any, cfg: MailboxConfig, src: ImapSource, log: list[Any],
         return poller.poll_folder(db, cfg, src, **kw)
 
 
-def test_commit_comes_before_any_mailbox_change(db: Any,
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("every", [1, poller.FILE_EVERY])
+def test_commit_comes_before_any_mailbox_change(db: Any, monkeypatch: pytest.MonkeyPatch,
+                                                every: int) -> None:
+    monkeypatch.setattr(poller, "FILE_EVERY", every)
     cfg, log, client, src = make({u: dsn(u) for u in (1, 2, 3)})
-    result = run(db, cfg, src, log, monkeypatch)
+    progress: list[tuple[int, int]] = []
+    result = run(db, cfg, src, log, monkeypatch,
+                 on_batch=lambda p: progress.append((p.done, p.total)))
     ops = [e[:2] for e in log if e[0] in ("fetch", "commit", "move")]
     # The next batch is fetched (BODY.PEEK: no change) while this one is committed;
-    # nothing of a batch is moved before its commit.
-    assert ops == [("fetch", (1, 2)), ("fetch", (3,)), ("commit", (1, 2)), ("move", (1, 2)),
-                   ("commit", (3,)), ("move", (3,))]
-    for uids in ((1, 2), (3,)):
-        assert ops.index(("commit", uids)) < ops.index(("move", uids))
+    # nothing of a batch is moved before its commit. Batch by batch, or held and
+    # filed together at the end of the pass.
+    if every == 1:
+        assert ops == [("fetch", (1, 2)), ("fetch", (3,)), ("commit", (1, 2)),
+                       ("move", (1, 2)), ("commit", (3,)), ("move", (3,))]
+    else:
+        assert ops == [("fetch", (1, 2)), ("fetch", (3,)), ("commit", (1, 2)),
+                       ("commit", (3,)), ("move", (1, 2, 3))]
     commits = [e[2] for e in log if e[0] == "commit"]
     assert commits == [(cfg.identity, "INBOX", 7, 2), (cfg.identity, "INBOX", 7, 3)]
     assert (result.summary.new, result.batches, client.messages) == (3, 2, {})
+    assert result.filed == {"moved to Processed": 3}
+    assert progress == [(2, 3), (3, 3)]
+
+
+def test_filing_waits_for_file_every_uids(db: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Filed once ``FILE_EVERY`` committed UIDs are held, and the rest at the end."""
+    monkeypatch.setattr(poller, "FILE_EVERY", 4)
+    cfg, log, client, src = make({u: dsn(u) for u in range(1, 8)})
+    moved: list[int] = []
+    result = run(db, cfg, src, log, monkeypatch,
+                 on_batch=lambda p: moved.append(7 - len(client.messages)))
+    ops = [e[:2] for e in log if e[0] in ("commit", "move")]
+    assert ops == [("commit", (1, 2)), ("commit", (3, 4)), ("move", (1, 2, 3, 4)),
+                   ("commit", (5, 6)), ("commit", (7,)), ("move", (5, 6, 7))]
+    assert moved == [0, 4, 4, 4]  # on_batch follows the commit, filed or not
+    assert result.filed == {"moved to Processed": 7} and client.messages == {}
+
+
+def test_committed_batches_are_filed_when_a_later_one_fails(
+    db: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mailbox_processor import store
+
+    cfg, log, client, src = make({u: dsn(u) for u in range(1, 8)})
+    real = pipeline.ingest_batch
+    calls: list[int] = []
+
+    def failing(db_: Any, raws: Any, **k: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 3:
+            raise RuntimeError("disk full")
+        return real(db_, raws, **k)
+
+    monkeypatch.setattr(pipeline, "ingest_batch", failing)
+    with src, pytest.raises(RuntimeError, match="disk full"):
+        poller.poll_folder(db, cfg, src)
+    assert [e[1:] for e in log if e[0] == "move"] == [((1, 2, 3, 4), "Processed")]
+    assert sorted(client.messages) == [5, 6, 7]
+    assert store.get_checkpoint(db, cfg.identity, "INBOX") == (7, 4)
+
+
+def test_nothing_is_filed_once_the_connection_is_gone(
+    db: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A dropped connection leaves the committed messages in the folder; the next run
+    files them (fetched again, counted as duplicates)."""
+    from mailbox_processor import store
+
+    cfg, log, client, src = make({u: dsn(u) for u in range(1, 8)})
+    real_fetch = client.fetch
+
+    def dropping(uids: list[int], items: list[str]) -> Any:
+        if uids[0] == 7:
+            raise imaplib.IMAP4.abort("socket error: EOF")
+        return real_fetch(uids, items)
+
+    monkeypatch.setattr(client, "fetch", dropping)
+    with pytest.raises(ImapConnectionError):
+        run(db, cfg, src, log, monkeypatch)
+    assert not any(e[0] == "move" for e in log)
+    assert store.get_checkpoint(db, cfg.identity, "INBOX") == (7, 2)
+    monkeypatch.setattr(client, "fetch", real_fetch)
+    result = run(db, cfg, src, log, monkeypatch)
+    assert (result.summary.duplicates, result.summary.new) == (2, 5)
+    assert client.messages == {}
+
+
+def test_server_without_move_files_in_as_few_commands(
+    db: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cfg, log, client, src = make({u: dsn(u) for u in range(1, 6)}, caps=(b"UIDPLUS",))
+    result = run(db, cfg, src, log, monkeypatch)
+    ops = [e for e in log if e[0] in ("copy", "store", "uid_expunge", "move")]
+    assert ops == [("copy", (1, 2, 3, 4, 5), "Processed"),
+                   ("store", (1, 2, 3, 4, 5), (b"\\Deleted",)),
+                   ("uid_expunge", (1, 2, 3, 4, 5))]
+    assert client.sent == ["1:5"] * 3
+    assert result.filed == {"moved to Processed": 5} and client.messages == {}
 
 
 def test_committed_but_unfiled_messages_are_filed_next_time(

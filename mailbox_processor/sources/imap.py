@@ -338,38 +338,50 @@ class ImapSource:
         """Move ``uids`` to ``folder`` (created if missing).
 
         MOVE (RFC 6851) when advertised, else COPY + STORE \\Deleted + UID EXPUNGE
-        (RFC 4315), or a plain EXPUNGE when the server lacks UIDPLUS.
+        (RFC 4315), or a plain EXPUNGE when the server lacks UIDPLUS. The UIDs go as
+        compact sets (:func:`uid_sets`): one command per set, however many UIDs.
         """
         if not uids:
             return
         self.ensure_folder(folder)
-        if self.has_capability("MOVE"):
-            self._guard(lambda c: c.move(list(uids), folder), f"MOVE to {folder}")
-            return
-        self._guard(lambda c: c.copy(list(uids), folder), f"COPY to {folder}")
-        self.delete(uids)
+        use_move = self.has_capability("MOVE")
+        for uid_set in uid_sets(uids):
+            if use_move:
+                self._on_set("move", uid_set, folder, what=f"MOVE to {folder}")
+            else:
+                # Set by set, so that a kill leaves at most one set copied but not
+                # yet flagged \\Deleted (that is, in both folders).
+                self._on_set("copy", uid_set, folder, what=f"COPY to {folder}")
+                self._delete_set(uid_set)
 
     def mark_seen(self, uids: Sequence[int]) -> None:
         """Set \\Seen on ``uids``."""
-        if uids:
-            self._guard(lambda c: c.add_flags(list(uids), [b"\\Seen"], silent=True), "STORE")
+        for uid_set in uid_sets(uids):
+            self._on_set("add_flags", uid_set, [b"\\Seen"], silent=True, what="STORE")
 
     def delete(self, uids: Sequence[int]) -> None:
         """Set \\Deleted on ``uids`` and expunge exactly those (UID EXPUNGE)."""
-        if not uids:
-            return
-        self._guard(lambda c: c.add_flags(list(uids), [b"\\Deleted"], silent=True), "STORE")
-        self.expunge(uids)
+        for uid_set in uid_sets(uids):
+            self._delete_set(uid_set)
 
     def expunge(self, uids: Iterable[int]) -> None:
         """Expunge ``uids`` (which must carry \\Deleted): UID EXPUNGE where supported."""
-        ids = list(uids)
-        if not ids:
-            return
+        for uid_set in uid_sets(uids):
+            self._expunge_set(uid_set)
+
+    def _delete_set(self, uid_set: str) -> None:
+        self._on_set("add_flags", uid_set, [b"\\Deleted"], silent=True, what="STORE")
+        self._expunge_set(uid_set)
+
+    def _expunge_set(self, uid_set: str) -> None:
         if self.has_capability("UIDPLUS"):
-            self._guard(lambda c: c.uid_expunge(ids), "UID EXPUNGE")
+            self._on_set("uid_expunge", uid_set, what="UID EXPUNGE")
         else:
             self._guard(lambda c: c.expunge(), "EXPUNGE")
+
+    def _on_set(self, method: str, uid_set: str, *args: Any, what: str, **kw: Any) -> None:
+        """``client.<method>(uid_set, *args, **kw)``, guarded."""
+        self._guard(lambda c: getattr(c, method)(uid_set, *args, **kw), what)
 
     # -- waiting ---------------------------------------------------------------------
 
@@ -403,6 +415,41 @@ class ImapSource:
                 self._idling = False
                 self._guard(lambda c: c.idle_done(), "IDLE DONE")
         return changed
+
+
+#: The longest UID set :func:`uid_sets` puts in one command. RFC 7162 (section 4) asks
+#: clients to keep command lines to about 8192 octets; Dovecot refuses lines over 64 KB
+#: ("Too long argument"). Consecutive UIDs collapse into ``a:b``, so a set this long
+#: is rare: about 1,000 isolated UIDs.
+MAX_UID_SET = 7_000
+
+
+def uid_sets(uids: Iterable[int], limit: int = MAX_UID_SET) -> list[str]:
+    """``uids`` as IMAP sequence sets (``1:500,502,504:510``) of at most ``limit`` characters.
+
+    Runs of consecutive UIDs become ``first:last``; duplicates and order don't matter
+    (the same set either way). A set holds exactly the given UIDs: a range only ever
+    spans UIDs that are all in ``uids``.
+    """
+    ordered = sorted(set(uids))
+    out: list[str] = []
+    parts: list[str] = []
+    size = -1  # the length of ",".join(parts)
+    i, n = 0, len(ordered)
+    while i < n:
+        j = i
+        while j + 1 < n and ordered[j + 1] == ordered[j] + 1:
+            j += 1
+        part = str(ordered[i]) if i == j else f"{ordered[i]}:{ordered[j]}"
+        if parts and size + 1 + len(part) > limit:
+            out.append(",".join(parts))
+            parts, size = [], -1
+        parts.append(part)
+        size += 1 + len(part)
+        i = j + 1
+    if parts:
+        out.append(",".join(parts))
+    return out
 
 
 #: One FETCH response as Dovecot, Cyrus and most servers answer ``BODY.PEEK[]``:

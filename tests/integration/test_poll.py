@@ -97,9 +97,14 @@ def test_poll_corpus_matches_scan(dovecot: Dovecot, user: str, tmp_path: Path) -
     assert dovecot.counts(user) == folders
 
 
+@pytest.mark.parametrize("every", [None, 4])
 @pytest.mark.parametrize("after", ["keep", "seen", "delete", "move:Done/Bounces"])
-def test_post_actions(dovecot: Dovecot, user: str, tmp_path: Path, after: str) -> None:
-    msgs = sample_messages(7, tag=user) + [GARBAGE]
+def test_post_actions(dovecot: Dovecot, user: str, tmp_path: Path,
+                      monkeypatch: pytest.MonkeyPatch, after: str, every: int | None) -> None:
+    """Each post-action, filed at the end (poll's default here) or every 4 UIDs."""
+    if every:
+        monkeypatch.setattr(poller, "FILE_EVERY", every)
+    msgs = sample_messages(4, tag=user) + [GARBAGE] + sample_messages(3, tag=user + "b")
     dovecot.append(user, msgs)
     db_path = tmp_path / "b.db"
     res = invoke("poll", *dovecot.cli_args(user), "--db", str(db_path), "--after", after,
@@ -108,6 +113,7 @@ def test_post_actions(dovecot: Dovecot, user: str, tmp_path: Path, after: str) -
     assert summary["messages"] == 8
     assert summary["batches"] == 3
     q = summary["quarantined"]
+    assert sum(summary["filed"].values()) == 8 and summary["filed"].get("moved to Quarantine") == q
     folders = dovecot.counts(user)
     assert folders.get("Quarantine", 0) == q
     if after == "keep":
@@ -270,17 +276,28 @@ def test_two_polls_at_once(dovecot: Dovecot, user: str, tmp_path: Path) -> None:
     assert dovecot.counts(user) == {"Processed": 150}
 
 
-@pytest.mark.parametrize("where", ["fetch", "move"])
+@pytest.mark.parametrize(
+    ("where", "every", "filed", "duplicates"),
+    [
+        ("fetch", 10, 10, 0),  # batch 1 committed and filed, batch 2 fetched, not stored
+        ("move", 10, 20, 10),  # batches 1-2 filed, batch 3 committed, not filed
+        ("move", None, 0, 60),  # filed as poll does by default: all committed, none filed
+    ],
+)
 def test_connection_kicked_mid_run(dovecot: Dovecot, user: str, tmp_path: Path,
-                                   where: str) -> None:
+                                   monkeypatch: pytest.MonkeyPatch, where: str,
+                                   every: int | None, filed: int, duplicates: int) -> None:
     """``doveadm kick`` on a FETCH after the first commit (before its batch is stored)
-    or on the 3rd MOVE (after it is committed, before it is filed); the next run
-    finishes the job."""
+    or on a MOVE (after its batches are committed, before they are filed); the next run
+    finishes the job. Filed every batch (``every`` = the batch size), the kick hits the
+    3rd MOVE; filed as poll does by default, its only one."""
+    if every:
+        monkeypatch.setattr(poller, "FILE_EVERY", every)
     dovecot.append(user, sample_messages(60, tag=user))
     cfg = dovecot.config(user, batch_size=10)
     db = store.open_db(tmp_path / "b.db")
     # Fetches run LOOKAHEAD batches ahead of the commits.
-    at = poller.LOOKAHEAD + 2 if where == "fetch" else 3
+    at = {"fetch": poller.LOOKAHEAD + 2, "move": 3 if every else 1}[where]
 
     def kick(n: int) -> None:
         if n == at:
@@ -288,11 +305,15 @@ def test_connection_kicked_mid_run(dovecot: Dovecot, user: str, tmp_path: Path,
 
     with pytest.raises(ImapConnectionError):
         poller.poll(db, cfg, client_factory=factory({where: kick}))
-    assert 0 < store.get_checkpoint(db, cfg.identity, "INBOX")[1] < 60
+    stored = counts(tmp_path / "b.db")["messages"]
+    assert store.get_checkpoint(db, cfg.identity, "INBOX")[1] == stored
+    assert stored == filed + duplicates
+    assert dovecot.counts(user) == {"INBOX": 60 - filed, **({"Processed": filed} if filed else {})}
     result = poller.poll(db, cfg)
     assert counts(tmp_path / "b.db")["messages"] == 60
     assert counts(tmp_path / "b.db")["suppressions"] == 60
-    assert result.summary.duplicates == (10 if where == "move" else 0)
+    assert result.summary.duplicates == duplicates
+    assert result.filed == {"moved to Processed": 60 - filed}
     assert dovecot.counts(user) == {"Processed": 60}
 
 
@@ -325,6 +346,8 @@ from imap_hooks import factory
 cfg = build_mailbox("k", dict(host="127.0.0.1", port=int(sys.argv[1]), user=sys.argv[2],
     password_env="KPW", cafile=sys.argv[3], batch_size=10, after=sys.argv[6]))
 hook, nth = sys.argv[4], int(sys.argv[5])
+if sys.argv[8] != "default":
+    poller.FILE_EVERY = int(sys.argv[8])
 def die(n):
     if n == nth:
         os.kill(os.getpid(), signal.SIGKILL)
@@ -334,27 +357,37 @@ poller.poll(store.open_db(sys.argv[7]), cfg, client_factory=factory({hook: die},
 
 
 @pytest.mark.parametrize(
-    ("hook", "nth", "after"),
+    ("hook", "nth", "after", "every"),
     [
-        ("fetch", 3, "move:Processed"),  # killed before batch 3 is fetched
-        ("move", 2, "move:Processed"),  # batch 2 committed, not moved
-        ("uid_expunge", 2, "move:Processed"),  # no MOVE: copied + \\Deleted, not expunged
-        ("add_flags", 2, "seen"),  # committed, not flagged \\Seen
-        ("add_flags", 2, "delete"),  # committed, not deleted
+        ("fetch", 3, "move:Processed", "10"),  # killed before batch 3 is fetched
+        ("move", 2, "move:Processed", "10"),  # batch 2 committed, not moved
+        ("uid_expunge", 2, "move:Processed", "10"),  # no MOVE: copied + \\Deleted, not expunged
+        ("add_flags", 2, "seen", "10"),  # committed, not flagged \\Seen
+        ("add_flags", 2, "delete", "10"),  # committed, not deleted
+        # Filed as poll does by default (all at the end here): everything is committed
+        # when the first filing command is killed.
+        ("move", 1, "move:Processed", "default"),
+        ("uid_expunge", 1, "move:Processed", "default"),
+        ("add_flags", 1, "seen", "default"),
+        ("add_flags", 1, "delete", "default"),
+        # Filed every 20 UIDs: killed on the second filing, 20 are left.
+        ("move", 2, "move:Processed", "20"),
     ],
 )
 def test_sigkill_then_rerun(dovecot: Dovecot, user: str, tmp_path: Path, hook: str, nth: int,
-                            after: str) -> None:
+                            after: str, every: str) -> None:
     """SIGKILL at a precise point, then a normal run: same result as one clean run."""
     dovecot.append(user, sample_messages(45, tag=user) + [GARBAGE])
     db_path = tmp_path / "b.db"
     env = dict(os.environ, KPW=f"{user}pw", PYTHONPATH=f"{ROOT}:{ROOT / 'tests' / 'integration'}")
     proc = subprocess.run(
         [sys.executable, "-c", _KILL_SCRIPT, str(dovecot.port_tls), user, dovecot.ca, hook,
-         str(nth), after, str(db_path)],
+         str(nth), after, str(db_path), every],
         capture_output=True, text=True, timeout=60, cwd=ROOT, env=env,
     )
     assert proc.returncode == -signal.SIGKILL, proc.stderr
+    if hook != "fetch":  # killed while filing: what was committed by then
+        assert counts(db_path)["messages"] == {"10": 20, "20": 40, "default": 46}[every]
     res = invoke("poll", *dovecot.cli_args(user), "--after", after, "--db", str(db_path),
                  "--json")
     assert res.exit_code in (0, poller.EXIT_QUARANTINED), res.stderr
