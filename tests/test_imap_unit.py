@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from imapclient.exceptions import LoginError
+from imapclient.exceptions import IMAPClientError, LoginError
 
 from mailbox_processor import pipeline, poller
 from mailbox_processor.config import MailboxConfig, build_mailbox
@@ -80,6 +80,12 @@ class FakeClient:
     def oauth2_login(self, user: str, token: str) -> bytes:
         self.log.append(("oauth2_login", user))
         return b"OK"
+
+    def enable(self, *caps: str) -> list[bytes]:
+        self.log.append(("enable", *caps))
+        if b"REFUSE-ENABLE" in self.caps:
+            raise IMAPClientError("ENABLE failed: NO not today")
+        return [c.encode() for c in caps]
 
     def starttls(self, ctx: Any) -> None:
         self.log.append(("starttls",))
@@ -187,6 +193,21 @@ def test_move_uses_move_when_advertised() -> None:
     assert ("create", "Processed") in log
     assert ("move", (1, 2), "Processed") in log
     assert not any(e[0] == "copy" for e in log)
+
+
+@pytest.mark.parametrize(("after", "extra", "enabled"), [
+    ("move:Processed", (b"ENABLE", b"QRESYNC"), True),
+    ("move:Processed", (b"ENABLE", b"QRESYNC", b"REFUSE-ENABLE"), True),  # and carries on
+    ("move:Processed", (b"QRESYNC",), False),  # no ENABLE
+    ("seen", (b"ENABLE", b"QRESYNC"), False),  # CONDSTORE would answer every STORE
+])
+def test_qresync_is_enabled_only_for_moves(after: str, extra: tuple[bytes, ...],
+                                           enabled: bool) -> None:
+    _, log, _, src = make({1: b"x"}, caps=CAPS + extra, after=after)
+    with src:
+        src.select()
+    assert (("enable", "QRESYNC") in log) == enabled
+    assert log.index(("select", "INBOX")) > (log.index(("enable", "QRESYNC")) if enabled else 0)
 
 
 def test_move_falls_back_to_copy_store_uid_expunge() -> None:

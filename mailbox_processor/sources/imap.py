@@ -191,6 +191,29 @@ class ImapSource:
         finally:
             del secret
         log.debug("logged in to %s as %s", where, cfg.user)
+        self._enable_vanished()
+
+    def _enable_vanished(self) -> None:
+        """ENABLE QRESYNC (RFC 7162) when messages are to be MOVEd and the server can.
+
+        With it the server reports the messages a MOVE took away as one ``VANISHED``
+        UID set instead of one ``* n EXPUNGE`` line each, which imaplib reads one at a
+        time: about 5 us of this process's CPU per message moved. Not for the other
+        post-actions: QRESYNC implies CONDSTORE, under which a STORE answers with a
+        ``FETCH (MODSEQ ...)`` line per message even when ``.SILENT``. Must come
+        before SELECT (ENABLE is only valid in the authenticated state).
+        """
+        if self.cfg.post_action.kind != "move" or not all(
+            self.has_capability(c) for c in ("ENABLE", "MOVE", "QRESYNC")
+        ):
+            return
+        try:
+            self._guard(lambda c: c.enable("QRESYNC"), "ENABLE QRESYNC")
+        except ImapConnectionError:
+            self.close()
+            raise
+        except SourceError as exc:  # an optimisation only: carry on without it
+            log.debug("%s", exc)
 
     def _tls_error(self, exc: ssl.SSLCertVerificationError) -> ImapTLSError:
         where = f"{self.cfg.host}:{self.cfg.effective_port}"
