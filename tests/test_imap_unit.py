@@ -8,6 +8,8 @@ of commit and mailbox change. Everything else is in tests/integration/ (real Dov
 from __future__ import annotations
 
 import imaplib
+import io
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -19,6 +21,7 @@ from imapclient.exceptions import IMAPClientError, LoginError
 from mailbox_processor import pipeline, poller
 from mailbox_processor.config import MailboxConfig, build_mailbox
 from mailbox_processor.errors import SourceError
+from mailbox_processor.sources import imap as imap_mod
 from mailbox_processor.sources.imap import (
     MAX_UID_SET,
     ImapAuthError,
@@ -657,3 +660,97 @@ def test_fast_fetch_parse_equals_imapclients() -> None:
     ]
     for shape in declined:
         assert _parse_bodies(shape) is None, shape
+
+
+# -- the FETCH reader against imaplib's own -------------------------------------------
+
+
+class CannedIMAP(imaplib.IMAP4):
+    """imaplib.IMAP4 reading ``stream`` (through a buffer of ``bufsize`` bytes, so that
+    responses straddle its refills) instead of a socket; commands are tagged T0, T1..."""
+
+    def __init__(self, stream: bytes, bufsize: int) -> None:
+        self._stream = io.BufferedReader(io.BytesIO(stream), buffer_size=bufsize)
+        super().__init__()
+
+    def open(self, host: str = "", port: int = 0, timeout: float | None = None) -> None:
+        self.file = self._stream
+
+    def _connect(self) -> None:
+        self.tagpre = b"T"
+        self.tagre = re.compile(rb"(?P<tag>T\d+) (?P<type>[A-Z]+) (?P<data>.*)", re.ASCII)
+        self.state = "SELECTED"
+        self.capabilities = ("IMAP4REV1",)
+        self._cmd_log_len, self._cmd_log_idx, self._cmd_log = 10, 0, {}
+
+    def send(self, data: bytes) -> None:
+        pass
+
+
+def _answer(imap: CannedIMAP, fast: bool) -> tuple[Any, ...]:
+    tag = imap._command("UID", "FETCH", "1:*", "(BODY.PEEK[])")
+    try:
+        if fast:
+            imap_mod._read_fetch_literals(imap, tag)
+        typ, data = imap._command_complete("FETCH", tag)
+    except imaplib.IMAP4.error as exc:  # abort included
+        return ("raised", type(exc).__name__, imap._stream.read())
+    return typ, data, imap.untagged_responses, imap._stream.read()
+
+
+_BODY = st.binary(max_size=60) | st.sampled_from(
+    [b"", b"\r\n* 9 FETCH (UID 9 BODY[] {3}\r\nabc\r\n)\r\nT0 OK x\r\n", b"{5}\r\n", b")"])
+
+
+@st.composite
+def _responses(draw: st.DrawFn) -> bytes:
+    """A server's answer to T0 UID FETCH: the usual shape and everything around it."""
+    out = b""
+    for seq in range(1, draw(st.integers(0, 6)) + 1):
+        kind = draw(st.sampled_from(["body", "body", "flags-after", "two-literals",
+                                     "no-literal", "exists", "expunge", "alert", "bye"]))
+        body = draw(_BODY)
+        head = b"* %d FETCH (UID %d BODY[] {%d}\r\n" % (seq, seq * 3, len(body))
+        if kind == "body":
+            out += head + body + b")\r\n"
+        elif kind == "flags-after":
+            out += head + body + b" FLAGS (\\Seen))\r\n"
+        elif kind == "two-literals":
+            out += (b"* %d FETCH (UID %d BODY[HEADER] {2}\r\nab BODY[] {%d}\r\n"
+                    % (seq, seq, len(body)) + body + b")\r\n")
+        elif kind == "no-literal":
+            out += b"* %d FETCH (UID %d FLAGS (\\Seen))\r\n" % (seq, seq)
+        elif kind == "exists":
+            out += b"* %d EXISTS\r\n" % (seq + 10)
+        elif kind == "expunge":
+            out += b"* %d EXPUNGE\r\n" % seq
+        elif kind == "alert":
+            out += b"* OK [ALERT] disk almost full\r\n"
+        else:
+            out += b"* BYE shutting down\r\n"
+    ending = draw(st.sampled_from([b"T0 OK done\r\n", b"T0 NO [SERVERBUG] oops\r\n",
+                                   b"T0 BAD what\r\n", b"", b"* 1 FETCH (UID 1 BODY[] {9}\r\nab"]))
+    return out + ending + draw(st.sampled_from([b"", b"* 7 EXISTS\r\n"]))
+
+
+@given(_responses(), st.integers(min_value=1, max_value=80))
+def test_fetch_reader_leaves_what_imaplibs_loop_leaves(stream: bytes, bufsize: int) -> None:
+    """Same result, same untagged responses, same bytes left unread as imaplib's loop
+    (the oracle), whatever the answer and wherever the buffer refills fall."""
+    assert _answer(CannedIMAP(stream, bufsize), True) == _answer(CannedIMAP(stream, bufsize),
+                                                                 False)
+
+
+def test_fetch_reader_reads_the_usual_answer_itself(monkeypatch: pytest.MonkeyPatch) -> None:
+    stream = b"".join(b"* %d FETCH (UID %d BODY[] {4}\r\nbody)\r\n" % (i, i)
+                      for i in range(1, 4)) + b"T0 OK done\r\n"
+    imap = CannedIMAP(stream, 4096)
+    calls: list[int] = []
+    real = imaplib.IMAP4._get_response
+    monkeypatch.setattr(imaplib.IMAP4, "_get_response",
+                        lambda self: calls.append(1) or real(self))
+    typ, data, untagged, _ = _answer(imap, True)
+    assert typ == "OK" and len(calls) == 1  # the tagged completion only
+    assert untagged["FETCH"] == [(b"1 (UID 1 BODY[] {4}", b"body"), b")",
+                                 (b"2 (UID 2 BODY[] {4}", b"body"), b")",
+                                 (b"3 (UID 3 BODY[] {4}", b"body"), b")"]

@@ -18,7 +18,7 @@ from click.testing import CliRunner, Result
 
 from mailbox_processor import cli, poller, store
 from mailbox_processor.errors import SourceError
-from mailbox_processor.sources.imap import ImapConnectionError
+from mailbox_processor.sources.imap import ImapConnectionError, ImapSource
 
 from .conftest import GARBAGE, ROOT, Dovecot, corpus_files, sample_messages, wait_for
 from .imap_hooks import factory
@@ -95,6 +95,29 @@ def test_poll_corpus_matches_scan(dovecot: Dovecot, user: str, tmp_path: Path) -
     assert json.loads(res2.stdout)["messages"] == 0
     assert counts(db_path) == got
     assert dovecot.counts(user) == folders
+
+
+@pytest.mark.parametrize("bufsize", [None, 100])
+def test_fetch_reads_what_imapclient_reads(dovecot: Dovecot, user: str,
+                                           bufsize: int | None) -> None:
+    """ImapSource.fetch (its own reader of the FETCH answer) against imapclient's fetch,
+    the oracle, over the corpus; with a 100-byte read buffer, most responses straddle
+    a refill and go through imaplib's reader instead."""
+    files = corpus_files()
+    dovecot.append(user, [f.read_bytes() for f in files])
+    cfg = dovecot.config(user, after="keep")
+    with ImapSource(cfg) as src:
+        status = src.select()
+        uids = src.uids_after(0, status.uidnext)
+        if bufsize:
+            imap = src.client._imap
+            imap.file = imap.sock.makefile("rb", buffering=bufsize)
+        got = [m for batch in poller.chunks(uids, 100) for m in src.fetch(batch,
+                                                                        status.uidvalidity)]
+        want = src.client.fetch(uids, ["BODY.PEEK[]"])
+    assert len(uids) == len(files)
+    assert [(m.uid, m.raw, m.error) for m in got] == [(u, want[u][b"BODY[]"], None)
+                                                      for u in uids]
 
 
 @pytest.mark.parametrize("every", [None, 4])
@@ -302,6 +325,8 @@ def test_connection_kicked_mid_run(dovecot: Dovecot, user: str, tmp_path: Path,
     def kick(n: int) -> None:
         if n == at:
             dovecot.doveadm("kick", user)
+            # Gone before the command is sent: the MOVE may be the run's last one.
+            assert wait_for(lambda: user not in dovecot.doveadm("who", check=False).stdout)
 
     with pytest.raises(ImapConnectionError):
         poller.poll(db, cfg, client_factory=factory({where: kick}))
