@@ -395,9 +395,12 @@ def _process_batch(
     result.last_uid = new_last
     result.batches += 1
     result.summary.add(outcomes)
+    by_kind: dict[str, list[int]] = {}
     for raw, outcome in zip(raws, outcomes, strict=True):
         assert raw.uid is not None
-        filing.add(_action_for(cfg, _kind_of(raw, outcome)), raw.uid)
+        by_kind.setdefault(_kind_of(raw, outcome), []).append(raw.uid)
+    for kind, uids in by_kind.items():  # the action of a kind: once a batch, not a message
+        filing.add(_action_for(cfg, kind), uids)
     if log.isEnabledFor(logging.INFO):  # the summary costs a pass over the batch
         log.info(
             "%s: batch UIDs %d-%d: %s (%.2fs)",
@@ -417,10 +420,10 @@ class _Filing:
         self.plan: dict[PostAction, list[int]] = {}
         self.held = 0
 
-    def add(self, action: PostAction, uid: int) -> None:
-        """Hold ``action`` for ``uid``, whose result is committed."""
-        self.plan.setdefault(action, []).append(uid)
-        self.held += 1
+    def add(self, action: PostAction, uids: list[int]) -> None:
+        """Hold ``action`` for ``uids``, whose results are committed."""
+        self.plan.setdefault(action, []).extend(uids)
+        self.held += len(uids)
 
     def flush(self) -> None:
         """Carry out everything held (one command per action and UID set); count it in
