@@ -6,9 +6,9 @@ invariant 1)::
     UID FETCH BODY.PEEK[]  ->  ingest_batch (one transaction, checkpoint included)
                            ->  MOVE / STORE / EXPUNGE in the mailbox
 
-The last step is carried out for several committed batches at once (:data:`FILE_EVERY`
-UIDs, and whatever is left at the end of a pass): a MOVE costs the server about the
-same for 5,000 messages as for 500 plus a little per message.
+The last step is carried out for several committed batches at once (every
+:data:`FILE_EVERY` UIDs, once everything is fetched, and at the end of a pass): a MOVE
+costs the server about the same for 5,000 messages as for 500 plus a little per message.
 
 Killed anywhere, the next run sees either an uncommitted batch (fetched again from the
 checkpoint) or committed batches whose messages are still in the folder (filed again;
@@ -120,7 +120,7 @@ class BatchProgress:
     """Passed to the ``on_batch`` callback after each committed batch.
 
     Its messages may not be filed yet: filing follows every :data:`FILE_EVERY`
-    committed UIDs and at the end of the pass.
+    committed UIDs, once everything is fetched and at the end of the pass.
     """
 
     done: int
@@ -228,10 +228,11 @@ def poll_folder(
     Returns a :class:`PollResult` (``into``, when given: ``watch`` adds every pass to
     one). Stops between batches when ``stop()`` is true.
 
-    Committed messages are filed every :data:`FILE_EVERY` UIDs and before returning,
-    also when ``stop()`` ended the pass or a later batch raised (unless the connection
-    is gone). A run killed meanwhile leaves up to ``FILE_EVERY`` plus a batch of
-    committed but unfiled messages in the folder; the next run files them.
+    Committed messages are filed every :data:`FILE_EVERY` UIDs, once every batch is
+    fetched, and before returning, also when ``stop()`` ended the pass or a later batch
+    raised (unless the connection is gone). A run killed meanwhile leaves up to
+    ``FILE_EVERY`` plus a batch of committed but unfiled messages in the folder; the
+    next run files them (fetched and parsed again, counted as duplicates).
     """
     from mailbox_processor import store
 
@@ -336,6 +337,10 @@ def _run_batches(
                     result.stopped = True
                     pending.clear()
                     break
+        # All fetched: file what is committed while the parsers finish the last
+        # batches, so that only those are left to file after them, with nothing else
+        # to do meanwhile.
+        filing.flush()
         while pending:
             commit(*pending.popleft())
             if stop() and pending:

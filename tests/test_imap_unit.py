@@ -456,13 +456,18 @@ def test_nothing_is_filed_once_the_connection_is_gone(
 def test_server_without_move_files_in_as_few_commands(
     db: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    cfg, log, client, src = make({u: dsn(u) for u in range(1, 6)}, caps=(b"UIDPLUS",))
+    """COPY + STORE + UID EXPUNGE for several batches at once: batches 1-3 once all is
+    fetched (4 and 5 are with the parsers), then 4-5 at the end."""
+    cfg, log, client, src = make({u: dsn(u) for u in range(1, 6)}, caps=(b"UIDPLUS",),
+                                 batch_size=1)
     result = run(db, cfg, src, log, monkeypatch)
-    ops = [e for e in log if e[0] in ("copy", "store", "uid_expunge", "move")]
-    assert ops == [("copy", (1, 2, 3, 4, 5), "Processed"),
-                   ("store", (1, 2, 3, 4, 5), (b"\\Deleted",)),
-                   ("uid_expunge", (1, 2, 3, 4, 5))]
-    assert client.sent == ["1:5"] * 3
+    ops = [e for e in log if e[0] in ("copy", "store", "uid_expunge", "move", "commit")]
+    assert [e[:2] for e in ops] == [
+        ("commit", (1,)), ("commit", (2,)), ("commit", (3,)),
+        ("copy", (1, 2, 3)), ("store", (1, 2, 3)), ("uid_expunge", (1, 2, 3)),
+        ("commit", (4,)), ("commit", (5,)),
+        ("copy", (4, 5)), ("store", (4, 5)), ("uid_expunge", (4, 5))]
+    assert client.sent == ["1:3"] * 3 + ["4:5"] * 3
     assert result.filed == {"moved to Processed": 5} and client.messages == {}
 
 

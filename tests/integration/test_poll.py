@@ -304,7 +304,9 @@ def test_two_polls_at_once(dovecot: Dovecot, user: str, tmp_path: Path) -> None:
     [
         ("fetch", 10, 10, 0),  # batch 1 committed and filed, batch 2 fetched, not stored
         ("move", 10, 20, 10),  # batches 1-2 filed, batch 3 committed, not filed
-        ("move", None, 0, 60),  # filed as poll does by default: all committed, none filed
+        # Filed as poll does by default: first once all is fetched (40 committed by
+        # then, 20 with the parsers); kicked then, none filed.
+        ("move", None, 0, 40),
     ],
 )
 def test_connection_kicked_mid_run(dovecot: Dovecot, user: str, tmp_path: Path,
@@ -313,7 +315,7 @@ def test_connection_kicked_mid_run(dovecot: Dovecot, user: str, tmp_path: Path,
     """``doveadm kick`` on a FETCH after the first commit (before its batch is stored)
     or on a MOVE (after its batches are committed, before they are filed); the next run
     finishes the job. Filed every batch (``every`` = the batch size), the kick hits the
-    3rd MOVE; filed as poll does by default, its only one."""
+    3rd MOVE; filed as poll does by default, its first."""
     if every:
         monkeypatch.setattr(poller, "FILE_EVERY", every)
     dovecot.append(user, sample_messages(60, tag=user))
@@ -389,13 +391,14 @@ poller.poll(store.open_db(sys.argv[7]), cfg, client_factory=factory({hook: die},
         ("uid_expunge", 2, "move:Processed", "10"),  # no MOVE: copied + \\Deleted, not expunged
         ("add_flags", 2, "seen", "10"),  # committed, not flagged \\Seen
         ("add_flags", 2, "delete", "10"),  # committed, not deleted
-        # Filed as poll does by default (all at the end here): everything is committed
-        # when the first filing command is killed.
+        # Filed as poll does by default: first once all is fetched (batches 1-3 are
+        # committed by then, 4-5 are with the parsers), killed then.
         ("move", 1, "move:Processed", "default"),
         ("uid_expunge", 1, "move:Processed", "default"),
         ("add_flags", 1, "seen", "default"),
         ("add_flags", 1, "delete", "default"),
-        # Filed every 20 UIDs: killed on the second filing, 20 are left.
+        # Filed every 20 UIDs: batches 1-2 are filed, then batch 3 once all is fetched;
+        # killed on that second filing.
         ("move", 2, "move:Processed", "20"),
     ],
 )
@@ -412,7 +415,7 @@ def test_sigkill_then_rerun(dovecot: Dovecot, user: str, tmp_path: Path, hook: s
     )
     assert proc.returncode == -signal.SIGKILL, proc.stderr
     if hook != "fetch":  # killed while filing: what was committed by then
-        assert counts(db_path)["messages"] == {"10": 20, "20": 40, "default": 46}[every]
+        assert counts(db_path)["messages"] == {"10": 20, "20": 30, "default": 30}[every]
     res = invoke("poll", *dovecot.cli_args(user), "--after", after, "--db", str(db_path),
                  "--json")
     assert res.exit_code in (0, poller.EXIT_QUARANTINED), res.stderr
