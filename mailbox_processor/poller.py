@@ -352,7 +352,8 @@ def _pending_uids(
     cfg: MailboxConfig, source: ImapSource, last: int, uidnext: int | None = None
 ) -> list[int]:
     """UIDs to process: all above the checkpoint, plus those at or below it that a killed
-    run committed but did not file yet (still in the folder, still unseen)."""
+    run committed but did not file yet (still in the folder, still unseen; up to
+    :data:`FILE_EVERY` plus a batch of them: every UID up to the checkpoint is searched)."""
     new = source.uids_after(last, uidnext)
     if last <= 0:
         return new
