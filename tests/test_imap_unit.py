@@ -8,20 +8,27 @@ of commit and mailbox change. Everything else is in tests/integration/ (real Dov
 from __future__ import annotations
 
 import imaplib
+import io
+import re
 from collections.abc import Sequence
 from typing import Any
 
 import pytest
-from imapclient.exceptions import LoginError
+from hypothesis import given
+from hypothesis import strategies as st
+from imapclient.exceptions import IMAPClientError, LoginError
 
 from mailbox_processor import pipeline, poller
 from mailbox_processor.config import MailboxConfig, build_mailbox
 from mailbox_processor.errors import SourceError
+from mailbox_processor.sources import imap as imap_mod
 from mailbox_processor.sources.imap import (
+    MAX_UID_SET,
     ImapAuthError,
     ImapConnectionError,
     ImapSource,
     ImapTLSError,
+    uid_sets,
 )
 
 CAPS = (b"IMAP4REV1", b"IDLE", b"MOVE", b"UIDPLUS", b"STARTTLS")
@@ -41,6 +48,17 @@ def dsn(i: int) -> bytes:
     ).encode()
 
 
+def expand(uids: str | Sequence[int]) -> tuple[int, ...]:
+    """The UIDs of an IMAP sequence set (``"1:3,7"``), or of a list of UIDs."""
+    if not isinstance(uids, str):
+        return tuple(uids)
+    out: list[int] = []
+    for part in uids.split(","):
+        lo, _, hi = part.partition(":")
+        out.extend(range(int(lo), int(hi or lo) + 1))
+    return tuple(out)
+
+
 class FakeClient:
     """Just enough of IMAPClient, recording every command in ``log`` (shared)."""
 
@@ -51,6 +69,7 @@ class FakeClient:
         self.flags: dict[int, set[bytes]] = {u: set() for u in messages}
         self.folders = {"INBOX"}
         self.idle_responses: list[list[Any]] = []
+        self.sent: list[Any] = []  # the UID sets as given to move, copy, store, expunge
 
     def has_capability(self, name: str) -> bool:
         return name.encode().upper() in self.caps
@@ -64,6 +83,12 @@ class FakeClient:
     def oauth2_login(self, user: str, token: str) -> bytes:
         self.log.append(("oauth2_login", user))
         return b"OK"
+
+    def enable(self, *caps: str) -> list[bytes]:
+        self.log.append(("enable", *caps))
+        if b"REFUSE-ENABLE" in self.caps:
+            raise IMAPClientError("ENABLE failed: NO not today")
+        return [c.encode() for c in caps]
 
     def starttls(self, ctx: Any) -> None:
         self.log.append(("starttls",))
@@ -101,22 +126,30 @@ class FakeClient:
         self.log.append(("create", name))
         self.folders.add(name)
 
-    def move(self, uids: list[int], folder: str) -> None:
-        self.log.append(("move", tuple(uids), folder))
+    def move(self, uid_set: str | list[int], folder: str) -> None:
+        self.sent.append(uid_set)
+        uids = expand(uid_set)
+        self.log.append(("move", uids, folder))
         for u in uids:
             del self.messages[u]
 
-    def copy(self, uids: list[int], folder: str) -> None:
-        self.log.append(("copy", tuple(uids), folder))
+    def copy(self, uid_set: str | list[int], folder: str) -> None:
+        self.sent.append(uid_set)
+        self.log.append(("copy", expand(uid_set), folder))
 
-    def add_flags(self, uids: list[int], flags: list[bytes], silent: bool = False) -> None:
-        self.log.append(("store", tuple(uids), tuple(flags)))
+    def add_flags(self, uid_set: str | list[int], flags: list[bytes],
+                  silent: bool = False) -> None:
+        self.sent.append(uid_set)
+        uids = expand(uid_set)
+        self.log.append(("store", uids, tuple(flags)))
         for u in uids:
             self.flags[u].update(flags)
 
-    def uid_expunge(self, uids: list[int]) -> None:
-        self.log.append(("uid_expunge", tuple(uids)))
-        self._expunge(uids)
+    def uid_expunge(self, uid_set: str | list[int]) -> None:
+        self.sent.append(uid_set)
+        uids = expand(uid_set)
+        self.log.append(("uid_expunge", uids))
+        self._expunge(list(uids))
 
     def expunge(self) -> None:
         self.log.append(("expunge",))
@@ -165,6 +198,21 @@ def test_move_uses_move_when_advertised() -> None:
     assert not any(e[0] == "copy" for e in log)
 
 
+@pytest.mark.parametrize(("after", "extra", "enabled"), [
+    ("move:Processed", (b"ENABLE", b"QRESYNC"), True),
+    ("move:Processed", (b"ENABLE", b"QRESYNC", b"REFUSE-ENABLE"), True),  # and carries on
+    ("move:Processed", (b"QRESYNC",), False),  # no ENABLE
+    ("seen", (b"ENABLE", b"QRESYNC"), False),  # CONDSTORE would answer every STORE
+])
+def test_qresync_is_enabled_only_for_moves(after: str, extra: tuple[bytes, ...],
+                                           enabled: bool) -> None:
+    _, log, _, src = make({1: b"x"}, caps=CAPS + extra, after=after)
+    with src:
+        src.select()
+    assert (("enable", "QRESYNC") in log) == enabled
+    assert log.index(("select", "INBOX")) > (log.index(("enable", "QRESYNC")) if enabled else 0)
+
+
 def test_move_falls_back_to_copy_store_uid_expunge() -> None:
     _, log, client, src = make({1: b"x", 2: b"y", 3: b"z"}, caps=(b"UIDPLUS",))
     with src:
@@ -174,6 +222,39 @@ def test_move_falls_back_to_copy_store_uid_expunge() -> None:
     assert ops == [("copy", (1, 3), "Processed"), ("store", (1, 3), (b"\\Deleted",)),
                    ("uid_expunge", (1, 3))]
     assert list(client.messages) == [2]
+
+
+def test_uid_sets_examples() -> None:
+    assert uid_sets([]) == []
+    assert uid_sets([5, 1, 2, 3, 3, 7, 8]) == ["1:3,5,7:8"]
+    assert uid_sets(range(1, 20_001)) == ["1:20000"]
+    # Split where the next part would pass the limit; a part is never cut.
+    assert uid_sets([1, 3, 5, 10, 11, 12, 20], limit=7) == ["1,3,5", "10:12", "20"]
+    assert uid_sets([123456], limit=2) == ["123456"]
+
+
+@given(st.lists(st.integers(min_value=1, max_value=300), max_size=200),
+       st.integers(min_value=1, max_value=40))
+def test_uid_sets_hold_exactly_the_uids(uids: list[int], limit: int) -> None:
+    """The compact sets against the plain list imapclient would send (its oracle)."""
+    plain = ",".join(str(u) for u in sorted(set(uids)))
+    sets = uid_sets(uids, limit=limit)
+    assert ",".join(",".join(map(str, expand(s))) for s in sets) == plain
+    for s in sets:
+        assert len(s) <= limit or ("," not in s)  # only a lone part may pass the limit
+        assert len(s) <= len(plain)
+    # Fewest commands: two consecutive sets would not fit in one.
+    for a, b in zip(sets, sets[1:], strict=False):
+        assert len(a) + 1 + len(b.split(",")[0]) > limit
+
+
+def test_a_long_uid_set_is_split_across_commands() -> None:
+    _, log, client, src = make({u: b"x" for u in range(1, 6000, 2)})  # no two consecutive
+    with src:
+        src.move(list(client.messages), "Processed")
+    assert len(client.sent) > 1
+    assert all(len(s) <= MAX_UID_SET for s in client.sent)
+    assert sum(len(e[1]) for e in log if e[0] == "move") == 3000 and client.messages == {}
 
 
 def test_without_uidplus_plain_expunge() -> None:
@@ -284,20 +365,110 @@ def run(db: Any, cfg: MailboxConfig, src: ImapSource, log: list[Any],
         return poller.poll_folder(db, cfg, src, **kw)
 
 
-def test_commit_comes_before_any_mailbox_change(db: Any,
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("every", [1, poller.FILE_EVERY])
+def test_commit_comes_before_any_mailbox_change(db: Any, monkeypatch: pytest.MonkeyPatch,
+                                                every: int) -> None:
+    monkeypatch.setattr(poller, "FILE_EVERY", every)
     cfg, log, client, src = make({u: dsn(u) for u in (1, 2, 3)})
-    result = run(db, cfg, src, log, monkeypatch)
+    progress: list[tuple[int, int]] = []
+    result = run(db, cfg, src, log, monkeypatch,
+                 on_batch=lambda p: progress.append((p.done, p.total)))
     ops = [e[:2] for e in log if e[0] in ("fetch", "commit", "move")]
     # The next batch is fetched (BODY.PEEK: no change) while this one is committed;
-    # nothing of a batch is moved before its commit.
-    assert ops == [("fetch", (1, 2)), ("fetch", (3,)), ("commit", (1, 2)), ("move", (1, 2)),
-                   ("commit", (3,)), ("move", (3,))]
-    for uids in ((1, 2), (3,)):
-        assert ops.index(("commit", uids)) < ops.index(("move", uids))
+    # nothing of a batch is moved before its commit. Batch by batch, or held and
+    # filed together at the end of the pass.
+    if every == 1:
+        assert ops == [("fetch", (1, 2)), ("fetch", (3,)), ("commit", (1, 2)),
+                       ("move", (1, 2)), ("commit", (3,)), ("move", (3,))]
+    else:
+        assert ops == [("fetch", (1, 2)), ("fetch", (3,)), ("commit", (1, 2)),
+                       ("commit", (3,)), ("move", (1, 2, 3))]
     commits = [e[2] for e in log if e[0] == "commit"]
     assert commits == [(cfg.identity, "INBOX", 7, 2), (cfg.identity, "INBOX", 7, 3)]
     assert (result.summary.new, result.batches, client.messages) == (3, 2, {})
+    assert result.filed == {"moved to Processed": 3}
+    assert progress == [(2, 3), (3, 3)]
+
+
+def test_filing_waits_for_file_every_uids(db: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Filed once ``FILE_EVERY`` committed UIDs are held, and the rest at the end."""
+    monkeypatch.setattr(poller, "FILE_EVERY", 4)
+    cfg, log, client, src = make({u: dsn(u) for u in range(1, 8)})
+    moved: list[int] = []
+    result = run(db, cfg, src, log, monkeypatch,
+                 on_batch=lambda p: moved.append(7 - len(client.messages)))
+    ops = [e[:2] for e in log if e[0] in ("commit", "move")]
+    assert ops == [("commit", (1, 2)), ("commit", (3, 4)), ("move", (1, 2, 3, 4)),
+                   ("commit", (5, 6)), ("commit", (7,)), ("move", (5, 6, 7))]
+    assert moved == [0, 4, 4, 4]  # on_batch follows the commit, filed or not
+    assert result.filed == {"moved to Processed": 7} and client.messages == {}
+
+
+def test_committed_batches_are_filed_when_a_later_one_fails(
+    db: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mailbox_processor import store
+
+    cfg, log, client, src = make({u: dsn(u) for u in range(1, 8)})
+    real = pipeline.ingest_batch
+    calls: list[int] = []
+
+    def failing(db_: Any, raws: Any, **k: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 3:
+            raise RuntimeError("disk full")
+        return real(db_, raws, **k)
+
+    monkeypatch.setattr(pipeline, "ingest_batch", failing)
+    with src, pytest.raises(RuntimeError, match="disk full"):
+        poller.poll_folder(db, cfg, src)
+    assert [e[1:] for e in log if e[0] == "move"] == [((1, 2, 3, 4), "Processed")]
+    assert sorted(client.messages) == [5, 6, 7]
+    assert store.get_checkpoint(db, cfg.identity, "INBOX") == (7, 4)
+
+
+def test_nothing_is_filed_once_the_connection_is_gone(
+    db: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A dropped connection leaves the committed messages in the folder; the next run
+    files them (fetched again, counted as duplicates)."""
+    from mailbox_processor import store
+
+    cfg, log, client, src = make({u: dsn(u) for u in range(1, 8)})
+    real_fetch = client.fetch
+
+    def dropping(uids: list[int], items: list[str]) -> Any:
+        if uids[0] == 7:
+            raise imaplib.IMAP4.abort("socket error: EOF")
+        return real_fetch(uids, items)
+
+    monkeypatch.setattr(client, "fetch", dropping)
+    with pytest.raises(ImapConnectionError):
+        run(db, cfg, src, log, monkeypatch)
+    assert not any(e[0] == "move" for e in log)
+    assert store.get_checkpoint(db, cfg.identity, "INBOX") == (7, 2)
+    monkeypatch.setattr(client, "fetch", real_fetch)
+    result = run(db, cfg, src, log, monkeypatch)
+    assert (result.summary.duplicates, result.summary.new) == (2, 5)
+    assert client.messages == {}
+
+
+def test_server_without_move_files_in_as_few_commands(
+    db: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """COPY + STORE + UID EXPUNGE for several batches at once: batches 1-3 once all is
+    fetched (4 and 5 are with the parsers), then 4-5 at the end."""
+    cfg, log, client, src = make({u: dsn(u) for u in range(1, 6)}, caps=(b"UIDPLUS",),
+                                 batch_size=1)
+    result = run(db, cfg, src, log, monkeypatch)
+    ops = [e for e in log if e[0] in ("copy", "store", "uid_expunge", "move", "commit")]
+    assert [e[:2] for e in ops] == [
+        ("commit", (1,)), ("commit", (2,)), ("commit", (3,)),
+        ("copy", (1, 2, 3)), ("store", (1, 2, 3)), ("uid_expunge", (1, 2, 3)),
+        ("commit", (4,)), ("commit", (5,)),
+        ("copy", (4, 5)), ("store", (4, 5)), ("uid_expunge", (4, 5))]
+    assert client.sent == ["1:3"] * 3 + ["4:5"] * 3
+    assert result.filed == {"moved to Processed": 5} and client.messages == {}
 
 
 def test_committed_but_unfiled_messages_are_filed_next_time(
@@ -494,3 +665,97 @@ def test_fast_fetch_parse_equals_imapclients() -> None:
     ]
     for shape in declined:
         assert _parse_bodies(shape) is None, shape
+
+
+# -- the FETCH reader against imaplib's own -------------------------------------------
+
+
+class CannedIMAP(imaplib.IMAP4):
+    """imaplib.IMAP4 reading ``stream`` (through a buffer of ``bufsize`` bytes, so that
+    responses straddle its refills) instead of a socket; commands are tagged T0, T1..."""
+
+    def __init__(self, stream: bytes, bufsize: int) -> None:
+        self._stream = io.BufferedReader(io.BytesIO(stream), buffer_size=bufsize)
+        super().__init__()
+
+    def open(self, host: str = "", port: int = 0, timeout: float | None = None) -> None:
+        self.file = self._stream
+
+    def _connect(self) -> None:
+        self.tagpre = b"T"
+        self.tagre = re.compile(rb"(?P<tag>T\d+) (?P<type>[A-Z]+) (?P<data>.*)", re.ASCII)
+        self.state = "SELECTED"
+        self.capabilities = ("IMAP4REV1",)
+        self._cmd_log_len, self._cmd_log_idx, self._cmd_log = 10, 0, {}
+
+    def send(self, data: bytes) -> None:
+        pass
+
+
+def _answer(imap: CannedIMAP, fast: bool) -> tuple[Any, ...]:
+    tag = imap._command("UID", "FETCH", "1:*", "(BODY.PEEK[])")
+    try:
+        if fast:
+            imap_mod._read_fetch_literals(imap, tag)
+        typ, data = imap._command_complete("FETCH", tag)
+    except imaplib.IMAP4.error as exc:  # abort included
+        return ("raised", type(exc).__name__, imap._stream.read())
+    return typ, data, imap.untagged_responses, imap._stream.read()
+
+
+_BODY = st.binary(max_size=60) | st.sampled_from(
+    [b"", b"\r\n* 9 FETCH (UID 9 BODY[] {3}\r\nabc\r\n)\r\nT0 OK x\r\n", b"{5}\r\n", b")"])
+
+
+@st.composite
+def _responses(draw: st.DrawFn) -> bytes:
+    """A server's answer to T0 UID FETCH: the usual shape and everything around it."""
+    out = b""
+    for seq in range(1, draw(st.integers(0, 6)) + 1):
+        kind = draw(st.sampled_from(["body", "body", "flags-after", "two-literals",
+                                     "no-literal", "exists", "expunge", "alert", "bye"]))
+        body = draw(_BODY)
+        head = b"* %d FETCH (UID %d BODY[] {%d}\r\n" % (seq, seq * 3, len(body))
+        if kind == "body":
+            out += head + body + b")\r\n"
+        elif kind == "flags-after":
+            out += head + body + b" FLAGS (\\Seen))\r\n"
+        elif kind == "two-literals":
+            out += (b"* %d FETCH (UID %d BODY[HEADER] {2}\r\nab BODY[] {%d}\r\n"
+                    % (seq, seq, len(body)) + body + b")\r\n")
+        elif kind == "no-literal":
+            out += b"* %d FETCH (UID %d FLAGS (\\Seen))\r\n" % (seq, seq)
+        elif kind == "exists":
+            out += b"* %d EXISTS\r\n" % (seq + 10)
+        elif kind == "expunge":
+            out += b"* %d EXPUNGE\r\n" % seq
+        elif kind == "alert":
+            out += b"* OK [ALERT] disk almost full\r\n"
+        else:
+            out += b"* BYE shutting down\r\n"
+    ending = draw(st.sampled_from([b"T0 OK done\r\n", b"T0 NO [SERVERBUG] oops\r\n",
+                                   b"T0 BAD what\r\n", b"", b"* 1 FETCH (UID 1 BODY[] {9}\r\nab"]))
+    return out + ending + draw(st.sampled_from([b"", b"* 7 EXISTS\r\n"]))
+
+
+@given(_responses(), st.integers(min_value=1, max_value=80))
+def test_fetch_reader_leaves_what_imaplibs_loop_leaves(stream: bytes, bufsize: int) -> None:
+    """Same result, same untagged responses, same bytes left unread as imaplib's loop
+    (the oracle), whatever the answer and wherever the buffer refills fall."""
+    assert _answer(CannedIMAP(stream, bufsize), True) == _answer(CannedIMAP(stream, bufsize),
+                                                                 False)
+
+
+def test_fetch_reader_reads_the_usual_answer_itself(monkeypatch: pytest.MonkeyPatch) -> None:
+    stream = b"".join(b"* %d FETCH (UID %d BODY[] {4}\r\nbody)\r\n" % (i, i)
+                      for i in range(1, 4)) + b"T0 OK done\r\n"
+    imap = CannedIMAP(stream, 4096)
+    calls: list[int] = []
+    real = imaplib.IMAP4._get_response
+    monkeypatch.setattr(imaplib.IMAP4, "_get_response",
+                        lambda self: calls.append(1) or real(self))
+    typ, data, untagged, _ = _answer(imap, True)
+    assert typ == "OK" and len(calls) == 1  # the tagged completion only
+    assert untagged["FETCH"] == [(b"1 (UID 1 BODY[] {4}", b"body"), b")",
+                                 (b"2 (UID 2 BODY[] {4}", b"body"), b")",
+                                 (b"3 (UID 3 BODY[] {4}", b"body"), b")"]

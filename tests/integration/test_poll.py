@@ -18,7 +18,7 @@ from click.testing import CliRunner, Result
 
 from mailbox_processor import cli, poller, store
 from mailbox_processor.errors import SourceError
-from mailbox_processor.sources.imap import ImapConnectionError
+from mailbox_processor.sources.imap import ImapConnectionError, ImapSource
 
 from .conftest import GARBAGE, ROOT, Dovecot, corpus_files, sample_messages, wait_for
 from .imap_hooks import factory
@@ -97,9 +97,37 @@ def test_poll_corpus_matches_scan(dovecot: Dovecot, user: str, tmp_path: Path) -
     assert dovecot.counts(user) == folders
 
 
+@pytest.mark.parametrize("bufsize", [None, 100])
+def test_fetch_reads_what_imapclient_reads(dovecot: Dovecot, user: str,
+                                           bufsize: int | None) -> None:
+    """ImapSource.fetch (its own reader of the FETCH answer) against imapclient's fetch,
+    the oracle, over the corpus; with a 100-byte read buffer, most responses straddle
+    a refill and go through imaplib's reader instead."""
+    files = corpus_files()
+    dovecot.append(user, [f.read_bytes() for f in files])
+    cfg = dovecot.config(user, after="keep")
+    with ImapSource(cfg) as src:
+        status = src.select()
+        uids = src.uids_after(0, status.uidnext)
+        if bufsize:
+            imap = src.client._imap
+            imap.file = imap.sock.makefile("rb", buffering=bufsize)
+        got = [m for batch in poller.chunks(uids, 100) for m in src.fetch(batch,
+                                                                        status.uidvalidity)]
+        want = src.client.fetch(uids, ["BODY.PEEK[]"])
+    assert len(uids) == len(files)
+    assert [(m.uid, m.raw, m.error) for m in got] == [(u, want[u][b"BODY[]"], None)
+                                                      for u in uids]
+
+
+@pytest.mark.parametrize("every", [None, 4])
 @pytest.mark.parametrize("after", ["keep", "seen", "delete", "move:Done/Bounces"])
-def test_post_actions(dovecot: Dovecot, user: str, tmp_path: Path, after: str) -> None:
-    msgs = sample_messages(7, tag=user) + [GARBAGE]
+def test_post_actions(dovecot: Dovecot, user: str, tmp_path: Path,
+                      monkeypatch: pytest.MonkeyPatch, after: str, every: int | None) -> None:
+    """Each post-action, filed at the end (poll's default here) or every 4 UIDs."""
+    if every:
+        monkeypatch.setattr(poller, "FILE_EVERY", every)
+    msgs = sample_messages(4, tag=user) + [GARBAGE] + sample_messages(3, tag=user + "b")
     dovecot.append(user, msgs)
     db_path = tmp_path / "b.db"
     res = invoke("poll", *dovecot.cli_args(user), "--db", str(db_path), "--after", after,
@@ -108,6 +136,7 @@ def test_post_actions(dovecot: Dovecot, user: str, tmp_path: Path, after: str) -
     assert summary["messages"] == 8
     assert summary["batches"] == 3
     q = summary["quarantined"]
+    assert sum(summary["filed"].values()) == 8 and summary["filed"].get("moved to Quarantine") == q
     folders = dovecot.counts(user)
     assert folders.get("Quarantine", 0) == q
     if after == "keep":
@@ -270,29 +299,48 @@ def test_two_polls_at_once(dovecot: Dovecot, user: str, tmp_path: Path) -> None:
     assert dovecot.counts(user) == {"Processed": 150}
 
 
-@pytest.mark.parametrize("where", ["fetch", "move"])
+@pytest.mark.parametrize(
+    ("where", "every", "filed", "duplicates"),
+    [
+        ("fetch", 10, 10, 0),  # batch 1 committed and filed, batch 2 fetched, not stored
+        ("move", 10, 20, 10),  # batches 1-2 filed, batch 3 committed, not filed
+        # Filed as poll does by default: first once all is fetched (40 committed by
+        # then, 20 with the parsers); kicked then, none filed.
+        ("move", None, 0, 40),
+    ],
+)
 def test_connection_kicked_mid_run(dovecot: Dovecot, user: str, tmp_path: Path,
-                                   where: str) -> None:
+                                   monkeypatch: pytest.MonkeyPatch, where: str,
+                                   every: int | None, filed: int, duplicates: int) -> None:
     """``doveadm kick`` on a FETCH after the first commit (before its batch is stored)
-    or on the 3rd MOVE (after it is committed, before it is filed); the next run
-    finishes the job."""
+    or on a MOVE (after its batches are committed, before they are filed); the next run
+    finishes the job. Filed every batch (``every`` = the batch size), the kick hits the
+    3rd MOVE; filed as poll does by default, its first."""
+    if every:
+        monkeypatch.setattr(poller, "FILE_EVERY", every)
     dovecot.append(user, sample_messages(60, tag=user))
     cfg = dovecot.config(user, batch_size=10)
     db = store.open_db(tmp_path / "b.db")
     # Fetches run LOOKAHEAD batches ahead of the commits.
-    at = poller.LOOKAHEAD + 2 if where == "fetch" else 3
+    at = {"fetch": poller.LOOKAHEAD + 2, "move": 3 if every else 1}[where]
 
     def kick(n: int) -> None:
         if n == at:
             dovecot.doveadm("kick", user)
+            # Gone before the command is sent: the MOVE may be the run's last one.
+            assert wait_for(lambda: user not in dovecot.doveadm("who", check=False).stdout)
 
     with pytest.raises(ImapConnectionError):
         poller.poll(db, cfg, client_factory=factory({where: kick}))
-    assert 0 < store.get_checkpoint(db, cfg.identity, "INBOX")[1] < 60
+    stored = counts(tmp_path / "b.db")["messages"]
+    assert store.get_checkpoint(db, cfg.identity, "INBOX")[1] == stored
+    assert stored == filed + duplicates
+    assert dovecot.counts(user) == {"INBOX": 60 - filed, **({"Processed": filed} if filed else {})}
     result = poller.poll(db, cfg)
     assert counts(tmp_path / "b.db")["messages"] == 60
     assert counts(tmp_path / "b.db")["suppressions"] == 60
-    assert result.summary.duplicates == (10 if where == "move" else 0)
+    assert result.summary.duplicates == duplicates
+    assert result.filed == {"moved to Processed": 60 - filed}
     assert dovecot.counts(user) == {"Processed": 60}
 
 
@@ -325,6 +373,8 @@ from imap_hooks import factory
 cfg = build_mailbox("k", dict(host="127.0.0.1", port=int(sys.argv[1]), user=sys.argv[2],
     password_env="KPW", cafile=sys.argv[3], batch_size=10, after=sys.argv[6]))
 hook, nth = sys.argv[4], int(sys.argv[5])
+if sys.argv[8] != "default":
+    poller.FILE_EVERY = int(sys.argv[8])
 def die(n):
     if n == nth:
         os.kill(os.getpid(), signal.SIGKILL)
@@ -334,27 +384,38 @@ poller.poll(store.open_db(sys.argv[7]), cfg, client_factory=factory({hook: die},
 
 
 @pytest.mark.parametrize(
-    ("hook", "nth", "after"),
+    ("hook", "nth", "after", "every"),
     [
-        ("fetch", 3, "move:Processed"),  # killed before batch 3 is fetched
-        ("move", 2, "move:Processed"),  # batch 2 committed, not moved
-        ("uid_expunge", 2, "move:Processed"),  # no MOVE: copied + \\Deleted, not expunged
-        ("add_flags", 2, "seen"),  # committed, not flagged \\Seen
-        ("add_flags", 2, "delete"),  # committed, not deleted
+        ("fetch", 3, "move:Processed", "10"),  # killed before batch 3 is fetched
+        ("move", 2, "move:Processed", "10"),  # batch 2 committed, not moved
+        ("uid_expunge", 2, "move:Processed", "10"),  # no MOVE: copied + \\Deleted, not expunged
+        ("add_flags", 2, "seen", "10"),  # committed, not flagged \\Seen
+        ("add_flags", 2, "delete", "10"),  # committed, not deleted
+        # Filed as poll does by default: first once all is fetched (batches 1-3 are
+        # committed by then, 4-5 are with the parsers), killed then.
+        ("move", 1, "move:Processed", "default"),
+        ("uid_expunge", 1, "move:Processed", "default"),
+        ("add_flags", 1, "seen", "default"),
+        ("add_flags", 1, "delete", "default"),
+        # Filed every 20 UIDs: batches 1-2 are filed, then batch 3 once all is fetched;
+        # killed on that second filing.
+        ("move", 2, "move:Processed", "20"),
     ],
 )
 def test_sigkill_then_rerun(dovecot: Dovecot, user: str, tmp_path: Path, hook: str, nth: int,
-                            after: str) -> None:
+                            after: str, every: str) -> None:
     """SIGKILL at a precise point, then a normal run: same result as one clean run."""
     dovecot.append(user, sample_messages(45, tag=user) + [GARBAGE])
     db_path = tmp_path / "b.db"
     env = dict(os.environ, KPW=f"{user}pw", PYTHONPATH=f"{ROOT}:{ROOT / 'tests' / 'integration'}")
     proc = subprocess.run(
         [sys.executable, "-c", _KILL_SCRIPT, str(dovecot.port_tls), user, dovecot.ca, hook,
-         str(nth), after, str(db_path)],
+         str(nth), after, str(db_path), every],
         capture_output=True, text=True, timeout=60, cwd=ROOT, env=env,
     )
     assert proc.returncode == -signal.SIGKILL, proc.stderr
+    if hook != "fetch":  # killed while filing: what was committed by then
+        assert counts(db_path)["messages"] == {"10": 20, "20": 30, "default": 30}[every]
     res = invoke("poll", *dovecot.cli_args(user), "--after", after, "--db", str(db_path),
                  "--json")
     assert res.exit_code in (0, poller.EXIT_QUARANTINED), res.stderr
