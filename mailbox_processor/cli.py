@@ -425,8 +425,9 @@ def watch(ctx: click.Context, config_path: str | None, mailboxes: tuple[str, ...
     """Follow one mailbox: IMAP IDLE (or polling), storing and filing as mail arrives.
 
     Reconnects with exponential backoff and jitter when the connection drops or the
-    server restarts. SIGTERM or SIGINT finish the current batch, then exit 0. Same
-    settings and exit statuses as ``poll``; one watch per mailbox.
+    server restarts. SIGTERM or SIGINT finish the current batch and file what is
+    committed, then exit 0. Same settings and exit statuses as ``poll``; one watch per
+    mailbox.
 
     \b
     Example:
