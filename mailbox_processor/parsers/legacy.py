@@ -688,12 +688,9 @@ class Legacy:
             return []
         notice = mail.notice_text
         text = cut_returned(notice)
-        own = self._excluded(mail)
-
         found: list[str] = []
         ids = _MessageIds(mail)
-        own |= _returned_senders(mail, notice[len(text):])
-        excluded = _Either(own, ids)
+        excluded = _Either(_OwnAddresses(mail, notice[len(text):]), ids)
         lowered = lowered_text(text) if text.isascii() else ""
         for n, pattern in enumerate(_RECIPIENT_CONTEXT):
             for m in _context_matches(n, text, lowered):
@@ -773,7 +770,8 @@ class Legacy:
     @staticmethod
     def _add(found: list[str], candidate: str, excluded: Container[str]) -> None:
         addr = normalise_address(candidate)
-        if not addr or addr in excluded or addr in found:
+        # (``found`` first: asking ``excluded`` may cost a look through the message.)
+        if not addr or addr in found or addr in excluded:
             return
         if is_daemon_address(addr) and not addr.startswith("postmaster@"):
             return
@@ -781,19 +779,36 @@ class Legacy:
             return
         found.append(addr)
 
-    @staticmethod
-    def _excluded(mail: Mail) -> set[str]:
-        """Addresses that are never the failed recipient: the bounce's own From, To,
-        Reply-To and Sender (the returned message's senders: :func:`_returned_senders`)."""
-        out: set[str] = set()
-        for name in ("From", "To", "Reply-To", "Sender"):
-            # (``from_addr`` is the From header, decoded once per message.)
-            text = mail.from_addr if name == "From" else mail.header(name) or ""
-            for m in find_addresses(text):
-                a = normalise_address(m.group(1))
-                if a:
-                    out.add(a)
-        return out
+
+def _own_addresses(mail: Mail) -> set[str]:
+    """Addresses that are never the failed recipient: the bounce's own From, To,
+    Reply-To and Sender (the returned message's senders: :func:`_returned_senders`)."""
+    out: set[str] = set()
+    for name in ("From", "To", "Reply-To", "Sender"):
+        # (``from_addr`` is the From header, decoded once per message.)
+        text = mail.from_addr if name == "From" else mail.header(name) or ""
+        for m in find_addresses(text):
+            a = normalise_address(m.group(1))
+            if a:
+                out.add(a)
+    return out
+
+
+class _OwnAddresses:
+    """``addr in (_own_addresses(mail) | _returned_senders(mail, rest))``, the set made
+    on the first question: most notices ask none (their addresses come from the
+    strong forms, which only exclude Message-IDs, and flufl.bounce's are among them)."""
+
+    __slots__ = ("_mail", "_rest", "_set")
+
+    def __init__(self, mail: Mail, rest: str) -> None:
+        self._mail, self._rest = mail, rest
+        self._set: set[str] | None = None
+
+    def __contains__(self, addr: object) -> bool:
+        if self._set is None:
+            self._set = _own_addresses(self._mail) | _returned_senders(self._mail, self._rest)
+        return addr in self._set
 
 
 _MSGID = re.compile(
