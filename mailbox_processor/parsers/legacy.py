@@ -744,7 +744,8 @@ class Legacy:
             command = find_command(diag or "")
             if command is None:
                 if not text_command_read:
-                    text_command, text_command_read = find_command(text), True
+                    text_command = find_command(text, lowered=lowered or None)
+                    text_command_read = True
                 command = text_command
             finding = Finding(
                 recipient=addr,
