@@ -397,8 +397,14 @@ def _gate_smtp32(view: _FluflView) -> bool:
 
 
 def _gate_dsn(view: _FluflView) -> bool:
-    # Only multipart message/delivery-status parts are read: none in a single part.
-    return view.multipart
+    # Only multipart message/delivery-status parts are read: none in a single part,
+    # and walk() meets one only as the root or inside a part with parts of its own
+    # (a leaf is its only part; a payload item that is no Message makes walk() raise).
+    if not view.multipart:
+        return False
+    return view.ctype == "message/delivery-status" or any(
+        not isinstance(part, email.message.Message) or part.is_multipart()
+        for part in view.msg.get_payload())
 
 
 def _gate_postfix(view: _FluflView) -> bool:
