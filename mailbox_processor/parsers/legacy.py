@@ -16,10 +16,12 @@ import importlib
 import logging
 import re
 from collections.abc import Callable, Collection, Container, Iterator
+from email._policybase import compat32
 from email.iterators import body_line_iterator
 from types import ModuleType
 from typing import ClassVar, NamedTuple
 
+from mailbox_processor import fastmime
 from mailbox_processor.mime import Mail, cached, header_text
 from mailbox_processor.models import Finding, defer_context
 from mailbox_processor.parsers.context import (
@@ -170,6 +172,7 @@ def _looks_like_bounce(mail: Mail) -> bool:
 
 def _flufl_failures(
     msg: email.message.Message, field_names: Collection[str] | None = None,
+    ctype: str | None = None,
 ) -> tuple[frozenset[bytes], frozenset[bytes]]:
     """What ``flufl.bounce.all_failures(msg)`` returns, computed faster.
 
@@ -180,8 +183,8 @@ def _flufl_failures(
     Python, only get the pattern sets whose start pattern occurs somewhere in the
     body: a single C-level search per pattern (multi-line mode, so a line-level
     match is never missed). Falls back to ``all_failures`` if flufl.bounce's
-    internals change shape. ``field_names``, if given, are ``msg``'s header field
-    names, lowercased.
+    internals change shape. ``field_names`` and ``ctype``, if given, are ``msg``'s
+    header field names, lowercased, and its ``get_content_type()``.
     """
     try:
         plan = _detector_plan()
@@ -189,7 +192,7 @@ def _flufl_failures(
         from flufl.bounce import all_failures
 
         return all_failures(msg)
-    view = _FluflView(msg, field_names)
+    view = _FluflView(msg, field_names, ctype)
     for detector, gate, patterns, shortcut in plan:
         if gate is not None and not gate(view):
             continue
@@ -227,9 +230,13 @@ class _FluflView:
     that reads them would)."""
 
     def __init__(self, msg: email.message.Message,
-                 field_names: Collection[str] | None = None) -> None:
+                 field_names: Collection[str] | None = None, ctype: str | None = None) -> None:
         self.msg = msg
         self.field_names = field_names
+        if ctype is not None:
+            # (What :attr:`ctype` would compute, known to the caller: stored where the
+            # cached property stores it.)
+            self.__dict__["ctype"] = ctype
 
     def has_field(self, name: str) -> bool:
         """``name in msg`` (``name`` lowercase), from the field names when known (the
@@ -243,11 +250,11 @@ class _FluflView:
         if not self.msg.is_multipart():
             # ``body_line_iterator`` walks this part alone and splits its payload at
             # "\n" (a StringIO translates no line ends): joined, that is the payload.
-            payload = self.msg.get_payload()
+            payload = _payload(self.msg)
             return payload if isinstance(payload, str) else ""
         # Joined, each part's lines are its payload again: no need to split them.
         return "".join(payload for part in self.msg.walk()
-                       if isinstance(payload := part.get_payload(), str))
+                       if isinstance(payload := _payload(part), str))
 
     @cached
     def lowered(self) -> str:
@@ -276,7 +283,7 @@ class _FluflView:
     @cached
     def from_(self) -> object:
         """``msg.get('from', '')``: a str, or a Header when the field has raw 8-bit bytes."""
-        return self.msg.get("from", "")
+        return fastmime.get(self.msg, "from", "")
 
     def in_body(self, phrase: str, pattern: re.Pattern[str] | None = None) -> bool:
         """Whether ``phrase`` (or, case-insensitively, ``pattern``) occurs in the body."""
@@ -286,6 +293,16 @@ class _FluflView:
         if lowered:
             return phrase.lower() in lowered
         return pattern.search(self.body) is not None
+
+
+def _payload(part: email.message.Message) -> object:
+    """``part.get_payload()``, which for a str payload without 8-bit characters (kept
+    as surrogates, that it would decode) is the payload itself under compat32: the
+    Content-Transfer-Encoding it also reads (with no effect, nor error) is skipped."""
+    payload = part._payload  # type: ignore[attr-defined]  # noqa: SLF001
+    if payload.__class__ is str and payload.isascii() and part.policy is compat32:
+        return payload
+    return part.get_payload()
 
 
 #: An address list that ``email.utils.getaddresses`` reads as its plain tokens:
@@ -380,8 +397,14 @@ def _gate_smtp32(view: _FluflView) -> bool:
 
 
 def _gate_dsn(view: _FluflView) -> bool:
-    # Only multipart message/delivery-status parts are read: none in a single part.
-    return view.multipart
+    # Only multipart message/delivery-status parts are read: none in a single part,
+    # and walk() meets one only as the root or inside a part with parts of its own
+    # (a leaf is its only part; a payload item that is no Message makes walk() raise).
+    if not view.multipart:
+        return False
+    return view.ctype == "message/delivery-status" or any(
+        not isinstance(part, email.message.Message) or part.is_multipart()
+        for part in view.msg.get_payload())
 
 
 def _gate_postfix(view: _FluflView) -> bool:
@@ -551,11 +574,12 @@ def _multiline(pattern: re.Pattern[str]) -> _BodyTest:
 
 def _flufl_addresses(
     msg: email.message.Message, field_names: Collection[str] | None = None,
+    ctype: str | None = None,
 ) -> list[str]:
     """flufl.bounce's temporary and permanent failures, as normalised strings
-    (``field_names``: see :func:`_flufl_failures`)."""
+    (``field_names``, ``ctype``: see :func:`_flufl_failures`)."""
     try:
-        temporary, permanent = _flufl_failures(msg, field_names)
+        temporary, permanent = _flufl_failures(msg, field_names, ctype)
     except Exception as exc:  # a detector choking on odd input must not kill the parse
         log.debug("flufl.bounce failed: %s", exc)
         return []
@@ -670,12 +694,9 @@ class Legacy:
             return []
         notice = mail.notice_text
         text = cut_returned(notice)
-        own = self._excluded(mail)
-
         found: list[str] = []
         ids = _MessageIds(mail)
-        own |= _returned_senders(mail, notice[len(text):])
-        excluded = _Either(own, ids)
+        excluded = _Either(_OwnAddresses(mail, notice[len(text):]), ids)
         lowered = lowered_text(text) if text.isascii() else ""
         for n, pattern in enumerate(_RECIPIENT_CONTEXT):
             for m in _context_matches(n, text, lowered):
@@ -696,8 +717,10 @@ class Legacy:
         for value in xfr or []:
             for m in find_addresses(header_text(value) or ""):
                 self._add(found, m.group(1), excluded)
-        # (The notice-only message has the same header fields as far as the gates ask.)
-        for addr in _flufl_addresses(_notice_only(mail, text), mail.field_names):
+        # (The notice-only message has the same header fields as far as the gates ask,
+        # and the same content type: the clone of a root message has its default type.)
+        for addr in _flufl_addresses(_notice_only(mail, text), mail.field_names,
+                                     mail.content_type):
             if addr not in found and addr not in excluded:
                 found.append(addr)
         if not found:
@@ -727,7 +750,8 @@ class Legacy:
             command = find_command(diag or "")
             if command is None:
                 if not text_command_read:
-                    text_command, text_command_read = find_command(text), True
+                    text_command = find_command(text, lowered=lowered or None)
+                    text_command_read = True
                 command = text_command
             finding = Finding(
                 recipient=addr,
@@ -753,7 +777,8 @@ class Legacy:
     @staticmethod
     def _add(found: list[str], candidate: str, excluded: Container[str]) -> None:
         addr = normalise_address(candidate)
-        if not addr or addr in excluded or addr in found:
+        # (``found`` first: asking ``excluded`` may cost a look through the message.)
+        if not addr or addr in found or addr in excluded:
             return
         if is_daemon_address(addr) and not addr.startswith("postmaster@"):
             return
@@ -761,19 +786,36 @@ class Legacy:
             return
         found.append(addr)
 
-    @staticmethod
-    def _excluded(mail: Mail) -> set[str]:
-        """Addresses that are never the failed recipient: the bounce's own From, To,
-        Reply-To and Sender (the returned message's senders: :func:`_returned_senders`)."""
-        out: set[str] = set()
-        for name in ("From", "To", "Reply-To", "Sender"):
-            # (``from_addr`` is the From header, decoded once per message.)
-            text = mail.from_addr if name == "From" else mail.header(name) or ""
-            for m in find_addresses(text):
-                a = normalise_address(m.group(1))
-                if a:
-                    out.add(a)
-        return out
+
+def _own_addresses(mail: Mail) -> set[str]:
+    """Addresses that are never the failed recipient: the bounce's own From, To,
+    Reply-To and Sender (the returned message's senders: :func:`_returned_senders`)."""
+    out: set[str] = set()
+    for name in ("From", "To", "Reply-To", "Sender"):
+        # (``from_addr`` is the From header, decoded once per message.)
+        text = mail.from_addr if name == "From" else mail.header(name) or ""
+        for m in find_addresses(text):
+            a = normalise_address(m.group(1))
+            if a:
+                out.add(a)
+    return out
+
+
+class _OwnAddresses:
+    """``addr in (_own_addresses(mail) | _returned_senders(mail, rest))``, the set made
+    on the first question: most notices ask none (their addresses come from the
+    strong forms, which only exclude Message-IDs, and flufl.bounce's are among them)."""
+
+    __slots__ = ("_mail", "_rest", "_set")
+
+    def __init__(self, mail: Mail, rest: str) -> None:
+        self._mail, self._rest = mail, rest
+        self._set: set[str] | None = None
+
+    def __contains__(self, addr: object) -> bool:
+        if self._set is None:
+            self._set = _own_addresses(self._mail) | _returned_senders(self._mail, self._rest)
+        return addr in self._set
 
 
 _MSGID = re.compile(

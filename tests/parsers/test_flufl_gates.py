@@ -189,3 +189,43 @@ def test_qmail_tags(lines: list[str]) -> None:
     msg = Message()
     msg.set_payload("\n".join(lines) + "\n")
     check_gates(msg)
+
+
+def _dsn_report(recipient: str) -> bytes:
+    return (b"Content-Type: multipart/report; report-type=delivery-status; boundary=in\n\n"
+            b"--in\nContent-Type: text/plain\n\nnot delivered\n"
+            b"--in\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; x\n\n"
+            b"Final-Recipient: rfc822; " + recipient.encode() + b"\nAction: failed\n"
+            b"Status: 5.1.1\n\n--in--\n")
+
+
+#: Where flufl.bounce's DSN detector finds a delivery-status part: as the root, at
+#: the top, nested in a multipart part, inside an attached message; and where not.
+DSN_SHAPES = [
+    b"Content-Type: message/delivery-status\n\nReporting-MTA: dns; x\n\n"
+    b"Final-Recipient: rfc822; a@example.org\nAction: failed\n",
+    b"From: x@example.org\n" + _dsn_report("b@example.org"),
+    b"Content-Type: multipart/mixed; boundary=out\n\n--out\nContent-Type: text/plain\n\nhi\n"
+    b"--out\n" + _dsn_report("c@example.org") + b"--out--\n",
+    b"Content-Type: multipart/mixed; boundary=out\n\n--out\nContent-Type: message/rfc822\n\n"
+    + _dsn_report("d@example.org") + b"--out--\n",
+    b"Content-Type: multipart/mixed; boundary=out\n\n--out\nContent-Type: text/plain\n\nhi\n"
+    b"--out\nContent-Type: message/delivery-status\n\nAction: failed\n"
+    b"Final-Recipient: rfc822; e@example.org\n--out--\n",
+    b"Content-Type: multipart/mixed; boundary=out\n\n--out\nContent-Type: text/plain\n\nhi\n"
+    b"--out--\n",
+]
+
+
+@pytest.mark.parametrize("raw", DSN_SHAPES)
+def test_dsn_gate(raw: bytes) -> None:
+    """The DSN gate lets the detector run wherever it finds something."""
+    from flufl.bounce._detectors.dsn import DSN
+
+    gate = dict((d, g) for d, g, _p, _s in _detector_plan())[DSN]
+    for msg in views(raw):
+        found = any(DSN().process(msg))
+        assert gate(_FluflView(msg)) or not found
+        check_gates(msg)
+    # (All but the last shape hold a report the detector reads.)
+    assert any(DSN().process(email.message_from_bytes(raw))) == (raw is not DSN_SHAPES[-1])

@@ -1,6 +1,7 @@
 """The views of a message that the legacy parser's flufl.bounce gates read are what
 they stand for: the Mail's field names answer ``name in msg`` for the notice-only
-message as the message itself does; the body is ``body_line_iterator``'s lines."""
+message as the message itself does, and its content type is the notice-only
+message's; the body is ``body_line_iterator``'s lines; the From is ``msg.get``'s."""
 
 from __future__ import annotations
 
@@ -32,15 +33,18 @@ NAMES = ("x-failed-recipients", "from", "x-mailer", "content-type")
 def agree(raw: bytes) -> int:
     mail = Mail.from_bytes(raw)
     notice = _notice_only(mail, cut_returned(mail.notice_text))
-    view = _FluflView(notice, mail.field_names)
+    view = _FluflView(notice, mail.field_names, mail.content_type)
     for msg in (notice, mail.msg):
         assert outcome(lambda m=msg: _FluflView(m).body) == \
             outcome(lambda m=msg: "".join(body_line_iterator(m)))
+        assert outcome(lambda m=msg: _FluflView(m).from_) == \
+            outcome(lambda m=msg: m.get("from", ""))
     asked = 0
     for name in NAMES:
         assert view.has_field(name) == (name in notice)
         asked += name in notice
-    assert outcome(lambda: _flufl_failures(notice, mail.field_names)) == \
+    assert view.ctype == notice.get_content_type() == _FluflView(notice).ctype
+    assert outcome(lambda: _flufl_failures(notice, mail.field_names, mail.content_type)) == \
         outcome(lambda: _flufl_failures(notice))
     return asked
 
@@ -60,7 +64,9 @@ def test_samples() -> None:
 @settings(max_examples=200, deadline=None)
 @given(edited_samples(SAMPLES[:60], [b"X-Failed-Recipients: a@b.org\n", b"\n", b"\n\n", b":",
                                     b"\r", b"\r\n", b"\xc2\x85", b"\xe2\x80\xa8", b"\xff",
-                                    b"Content-Type: multipart/mixed\n"],
+                                    b"Content-Type: multipart/mixed\n", b"From: \xe9 <a@b.org>\n",
+                                    b"Content-Type: text/plain; charset=\"latin-1\"\n",
+                                    b"Content-Transfer-Encoding: \xff\n"],
                       max_edits=4, max_cut=80))
 def test_edited(raw: bytes) -> None:
     agree(raw)
