@@ -49,6 +49,18 @@ BUSY_TIMEOUT_MS = 10_000
 #: 2 MB their pages kept being dropped and read back, about 9 us of CPU per message.
 CACHE_KIB = 16_384
 
+#: WAL pages after which a commit also checkpoints (copies the WAL back into the
+#: database file); SQLite's default is 1,000. One ingest batch of 500 messages writes
+#: 700 to 2,000+ pages (the random-keyed sha256 and address indexes dirty pages all
+#: over them), so with the default every commit was followed by a checkpoint that
+#: copied all its pages again. With 10,000 a page rewritten by several batches is
+#: copied once: about 10 us of CPU less per ingested message. The bounds: the WAL
+#: file grows to about 10,000 pages (40 MB at 4 KB pages, plus one batch) before a
+#: commit checkpoints it; the last connection to close checkpoints it and deletes
+#: it. Readers never wait for it (the checkpoints stay PASSIVE, as before) and
+#: durability is unchanged: a commit is in the WAL, synced as before.
+WAL_AUTOCHECKPOINT_PAGES = 10_000
+
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 #: Suppression states (``suppressions.state``).
@@ -216,6 +228,7 @@ def open_db(path: str | os.PathLike[str] | None = None) -> sqlite_utils.Database
         db.execute("PRAGMA foreign_keys = ON")
         if not db.memory:
             _enable_wal(db)
+            db.execute(f"PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT_PAGES}")
         # Several processes may open a new database at once (polls of different
         # mailboxes sharing one file): create and migrate under the write lock, one
         # after the other; the later ones then find the work done.

@@ -76,6 +76,7 @@ def test_open_db_creates_private_wal_database(tmp_db_path: Path) -> None:
     assert {"active_suppressions", "bounces_by_domain", "bounces_by_reason",
             "bounces_per_day", "sender_side_problems"} <= set(db.view_names())
     assert db.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+    assert db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == store.WAL_AUTOCHECKPOINT_PAGES
     fks = {(fk.column, fk.other_table) for fk in db.table("bounces").foreign_keys}
     assert fks == {("message_sha256", "messages")}
     db.close()
