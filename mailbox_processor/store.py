@@ -663,10 +663,18 @@ def _insert(
     if not rows:
         return
     columns = _columns(rows)
+    _insert_values(db, table, columns, [[row.get(c) for c in columns] for row in rows], verb)
+
+
+def _insert_values(
+    db: sqlite_utils.Database, table: str, columns: tuple[str, ...],
+    rows: Sequence[Sequence[Any]], verb: str = "INSERT",
+) -> None:
+    """Insert rows given as value sequences in ``columns`` order (as :func:`_insert`)."""
+    if not rows:
+        return
     with db.atomic():
-        db.conn.executemany(
-            _insert_sql(table, columns, verb), [[row.get(c) for c in columns] for row in rows]
-        )
+        db.conn.executemany(_insert_sql(table, columns, verb), rows)
 
 
 def _upsert(
@@ -733,6 +741,18 @@ def insert_message(db: sqlite_utils.Database, row: dict[str, Any]) -> None:
 def insert_messages(db: sqlite_utils.Database, rows: Sequence[dict[str, Any]]) -> None:
     """Insert ``messages`` rows (one ``executemany``; a known sha256 is an error)."""
     _insert(db, "messages", rows)
+
+
+#: The ``messages`` columns, in table order: the tuples :func:`insert_message_rows` takes.
+MESSAGE_COLUMNS = ("sha256", "source", "mailbox", "folder", "uidvalidity", "uid",
+                   "mbox_index", "message_id", "from_addr", "subject", "date", "size",
+                   "processed_at", "outcome", "parser", "error")
+
+
+def insert_message_rows(db: sqlite_utils.Database, rows: Sequence[Sequence[Any]]) -> None:
+    """:func:`insert_messages` of rows given as tuples in :data:`MESSAGE_COLUMNS` order
+    (the ingest path: no dict per row to build and read back)."""
+    _insert_values(db, "messages", MESSAGE_COLUMNS, rows)
 
 
 def update_message(db: sqlite_utils.Database, sha256: str, updates: dict[str, Any]) -> None:
@@ -828,6 +848,19 @@ def prune_raw(db: sqlite_utils.Database, retention_days: int, now: str | None = 
 def insert_bounces(db: sqlite_utils.Database, rows: Sequence[dict[str, Any]]) -> None:
     """Insert ``bounces`` rows (one per recipient verdict; one ``executemany``)."""
     _insert(db, "bounces", rows)
+
+
+#: The ``bounces`` columns but ``id``, in table order: the tuples
+#: :func:`insert_bounce_rows` takes.
+BOUNCE_COLUMNS = ("message_sha256", "recipient", "domain", "classification", "reason",
+                  "policy_action", "rule_id", "action", "status", "smtp_code", "diagnostic",
+                  "remote_mta", "reporting_mta", "original_message_id", "original_subject",
+                  "occurred_at")
+
+
+def insert_bounce_rows(db: sqlite_utils.Database, rows: Sequence[Sequence[Any]]) -> None:
+    """:func:`insert_bounces` of rows given as tuples in :data:`BOUNCE_COLUMNS` order."""
+    _insert_values(db, "bounces", BOUNCE_COLUMNS, rows)
 
 
 def delete_bounces_of(db: sqlite_utils.Database, sha256: str) -> list[str]:

@@ -82,6 +82,14 @@ def test_open_db_creates_private_wal_database(tmp_db_path: Path) -> None:
     db.close()
 
 
+def test_row_tuple_columns_are_the_tables_columns_in_order(tmp_db_path: Path) -> None:
+    """The ingest path writes tuples in these orders: they must name every column."""
+    db = store.open_db(tmp_db_path)
+    assert store.MESSAGE_COLUMNS == tuple(db.table("messages").columns_dict)
+    assert ("id", *store.BOUNCE_COLUMNS) == tuple(db.table("bounces").columns_dict)
+    db.close()
+
+
 def test_open_db_default_and_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv(store.DB_ENV, raising=False)
