@@ -146,13 +146,16 @@ def _fast_utc(m: re.Match[str]) -> str | None:
         return None
     try:
         local = datetime(int(year), _MONTHS[month], int(day), int(hh), int(mm), int(ss))
-        offset = timedelta(hours=int(zh), minutes=int(zm))
+        # timedelta(days, seconds): keyword arguments cost it five times as much.
+        offset = timedelta(0, int(zh) * 3600 + int(zm) * 60)
         parsed = local - offset if sign == "+" else local + offset
     except (ValueError, OverflowError):
         return None
     if not 1970 <= parsed.year <= 9999:
         return None
-    return parsed.strftime(TIME_FORMAT)
+    # With whole seconds and a four-digit year, isoformat(" ") is the TIME_FORMAT text,
+    # at a fifth of strftime's cost (twice per stored verdict, in the parser processes).
+    return parsed.isoformat(" ")
 
 
 def normalise_address(value: str | None) -> str | None:
