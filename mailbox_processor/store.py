@@ -10,8 +10,9 @@ Conventions:
   returns), so they sort and compare as strings.
 - Addresses pass through :func:`normalise_address` before they are written or looked
   up: the whole address is lowercased (the engine's rule, see that function).
-- Writes happen inside ``db.atomic()`` blocks owned by the caller (one per batch);
-  functions here never commit on their own.
+- Writes happen inside transactions owned by the caller (:func:`transaction`, one
+  per batch); the writers here join them without a savepoint (see :func:`_writing`)
+  and commit on their own only when called outside one.
 - The ingest path writes with plain prepared SQL and ``executemany`` (one statement
   per table and batch, see :func:`insert_messages`), not sqlite-utils'
   ``insert``/``upsert``, which re-read the schema on every call.
@@ -543,6 +544,27 @@ def transaction(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
             raise
 
 
+@contextlib.contextmanager
+def _writing(db: sqlite_utils.Database) -> Iterator[None]:
+    """Run a writer's statements in the caller's transaction as they are, or, outside
+    one, in a transaction of their own (``db.atomic()``).
+
+    Inside a transaction this opens no SAVEPOINT (``db.atomic()`` would): while one is
+    open SQLite copies every page a statement first changes into a sub-journal (a
+    temporary file past 64 KB) to be able to roll back to it, and an ingest batch
+    changes pages all over the random-keyed sha256 and address indexes; with the
+    foreign-key check of ``raw_messages`` that cost about 10 us per message. Nothing
+    rolls back to such a savepoint: a failed write fails the caller's whole
+    transaction (:func:`transaction` rolls it back), and SQLite undoes a failed
+    statement's own changes in any case.
+    """
+    if db.conn.in_transaction:
+        yield
+    else:
+        with db.atomic():
+            yield
+
+
 def _write_failed(db: sqlite_utils.Database, exc: Exception) -> str:
     name = "the database"
     with contextlib.suppress(Exception):
@@ -676,7 +698,7 @@ def _insert_values(
     """Insert rows given as value sequences in ``columns`` order (as :func:`_insert`)."""
     if not rows:
         return
-    with db.atomic():
+    with _writing(db):
         db.conn.executemany(_insert_sql(table, columns, verb), rows)
 
 
@@ -694,7 +716,7 @@ def _upsert(
         groups.setdefault(tuple(row), []).append(list(row.values()))
     if not groups:
         return
-    with db.atomic():
+    with _writing(db):
         for columns, values in groups.items():
             db.conn.executemany(_upsert_sql(table, columns, pk), values)
 
@@ -796,7 +818,7 @@ def store_packed_raws(db: sqlite_utils.Database,
     rows = [(sha, packed, size, stamp) for sha, packed, size in items]
     if not rows:
         return
-    with db.atomic():
+    with _writing(db):
         db.conn.executemany(
             "INSERT OR REPLACE INTO raw_messages (sha256, raw_zlib, size, stored_at) "
             "VALUES (?, ?, ?, ?)",
@@ -989,7 +1011,7 @@ def delete_suppressions(db: sqlite_utils.Database, addresses: Iterable[str]) -> 
     params = [(a,) for a in addresses]
     if not params:
         return
-    with db.atomic():
+    with _writing(db):
         db.conn.executemany("DELETE FROM suppressions WHERE address = ?", params)
 
 
@@ -1016,7 +1038,7 @@ def expire_due(db: sqlite_utils.Database, now: str | None = None) -> list[str]:
     ]
     if not addresses:
         return addresses
-    with db.atomic():
+    with _writing(db):
         db.conn.executemany(
             "UPDATE suppressions SET state = 'expired', updated_at = ? WHERE address = ?",
             [(now, address) for address in addresses],

@@ -85,7 +85,7 @@ def test_open_db_creates_private_wal_database(tmp_db_path: Path) -> None:
 def test_row_tuple_columns_are_the_tables_columns_in_order(tmp_db_path: Path) -> None:
     """The ingest path writes tuples in these orders: they must name every column."""
     db = store.open_db(tmp_db_path)
-    assert store.MESSAGE_COLUMNS == tuple(db.table("messages").columns_dict)
+    assert tuple(db.table("messages").columns_dict) == store.MESSAGE_COLUMNS
     assert ("id", *store.BOUNCE_COLUMNS) == tuple(db.table("bounces").columns_dict)
     db.close()
 
@@ -249,6 +249,32 @@ def test_batch_is_one_transaction(
     ingest_batch(db, [raw(b"A"), raw(b"B")], checkpoint=("imap://u@h", "INBOX", 1, 2))
     assert store.get_checkpoint(db, "imap://u@h", "INBOX") == (1, 2)
     assert store.table_counts(db)["suppressions"] == 2
+
+
+def test_writers_join_a_transaction_without_savepoints(tmp_db_path: Path) -> None:
+    """Inside a transaction the writers open no SAVEPOINT (its sub-journal is what
+    made ingest slow) and a failing one still leaves nothing once the transaction
+    rolls back; outside one each writer is its own all-or-nothing transaction."""
+    db = store.open_db(tmp_db_path)
+    row = {"sha256": "a", "source": "s", "processed_at": "2025-01-01 00:00:00",
+           "outcome": "parsed"}
+    statements: list[str] = []
+    db.conn.set_trace_callback(statements.append)
+    with pytest.raises(sqlite3.IntegrityError), store.transaction(db):
+        store.insert_messages(db, [row, {**row, "sha256": "b"}])
+        store.store_raws(db, [("a", b"x"), ("b", b"y")])
+        store.insert_messages(db, [{**row, "sha256": "c"}, row])  # "a" again: fails
+    db.conn.set_trace_callback(None)
+    assert not [s for s in statements if "SAVEPOINT" in s.upper()]
+    assert store.table_counts(db)["messages"] == store.table_counts(db)["raw_messages"] == 0
+    # Outside a transaction: the failing call leaves nothing, the good one commits.
+    with pytest.raises(sqlite3.IntegrityError):
+        store.insert_messages(db, [row, {**row, "sha256": "b"}, row])
+    store.insert_messages(db, [row])
+    other = sqlite3.connect(tmp_db_path)
+    assert other.execute("SELECT sha256 FROM messages").fetchall() == [("a",)]
+    other.close()
+    db.close()
 
 
 _SEQUENCE: dict[bytes, Report] = {
