@@ -405,7 +405,14 @@ def apply_to_messages(
         return [() for _ in messages]
     turn = {sha: i for i, (sha, _) in enumerate(messages)}
     current: dict[str, dict[str, Any]] = store.get_suppressions(db, addresses)
-    events = store.events_of(db, addresses, EVENT_COLUMNS)
+    # decide() reads processed_at only for an address whose suppression was removed by
+    # hand (its ``after``): only those are read with it (a join to ``messages`` per
+    # event). In this batch a removed row can only become active or expired, never the
+    # other way, so the rows read now name every address that can need it.
+    events = store.events_of(db, addresses, EVENT_COLUMNS, processed_at=False)
+    removed = [a for a in addresses if (current.get(a) or {}).get("state") == store.REMOVED]
+    if removed:
+        events.update(store.events_of(db, removed, EVENT_COLUMNS))
     # Writes keep their order: a run of saves (the last row of each address, at its
     # first place in the run) and a run of deletes alternate, one executemany each.
     deleted: list[str] = []

@@ -927,7 +927,8 @@ def address_events(db: sqlite_utils.Database, address: str) -> list[dict[str, An
 
 
 def events_of(
-    db: sqlite_utils.Database, addresses: Sequence[str], columns: Sequence[str] | None = None
+    db: sqlite_utils.Database, addresses: Sequence[str], columns: Sequence[str] | None = None,
+    *, processed_at: bool = True,
 ) -> dict[str, list[dict[str, Any]]]:
     """Return :func:`address_events` of many addresses at once: ``{address: [row, ...]}``.
 
@@ -935,14 +936,20 @@ def events_of(
     Addresses without events are absent. ``columns`` (``bounces`` columns, which must
     include ``recipient``) narrows each row to those plus ``processed_at``: the
     policy reads only a few, and building 19-column dicts cost an ingest more.
+    ``processed_at=False`` (with ``columns``) also leaves out ``processed_at``, and
+    with it the join to ``messages``: two index lookups per event.
     """
-    picked = ("b.*, m.processed_at, m.source" if columns is None
-              else ", ".join([*(f"b.{_quote(c)}" for c in columns), "m.processed_at"]))
+    if columns is None:
+        picked = "b.*, m.processed_at, m.source"
+    else:
+        picked = ", ".join([*(f"b.{_quote(c)}" for c in columns),
+                            *(["m.processed_at"] if processed_at else [])])
+    join = ("JOIN messages m ON m.sha256 = b.message_sha256 "
+            if columns is None or processed_at else "")
     out: dict[str, list[dict[str, Any]]] = {}
     for chunk in _chunks(list(dict.fromkeys(addresses))):
         cur = db.conn.execute(
-            f"SELECT {picked} FROM bounces b "
-            "JOIN messages m ON m.sha256 = b.message_sha256 "
+            f"SELECT {picked} FROM bounces b {join}"
             f"WHERE b.recipient IN ({_marks(len(chunk))}) ORDER BY b.occurred_at, b.id",
             chunk,
         )

@@ -5,6 +5,8 @@
 - ``decide`` makes one pass with one action per event: the oracle filters, then
   asks the policy twice per event, as it used to.
 - ``plan_address`` counts with lists: the oracle uses a ``Counter`` and generators.
+- ``apply_to_messages`` reads events with ``processed_at`` (a join per event) only for
+  addresses unsuppressed by hand: the oracle reads it for every address.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -113,8 +116,6 @@ def test_action_table_equals_the_rules(policy: Policy) -> None:
 
 
 def test_unknown_classification_is_still_an_error() -> None:
-    import pytest
-
     with pytest.raises(ValueError):
         Policy().action_for("nonsense", "userunknown")
 
@@ -140,3 +141,63 @@ def test_plan_address_counts_equal_the_plain_ones(policy: Policy,
     kept = plan_address("a@example.com", existing, events, policy, now=NOW)
     assert kept.row is not None
     assert {k: kept.row[k] for k in plain_counts(events)} == plain_counts(events)
+
+
+def _plain_events_of(real: Any) -> Any:
+    """``store.events_of`` that always reads ``processed_at`` (the oracle's read)."""
+    def events_of(db: Any, addresses: Any, columns: Any = None, *,
+                  processed_at: bool = True) -> Any:
+        return real(db, addresses, columns)
+    return events_of
+
+
+@pytest.mark.parametrize("batch_size", [1, 2, 7])
+def test_processed_at_only_for_removed_suppressions_changes_nothing(batch_size: int) -> None:
+    """apply_to_messages reads ``processed_at`` only for addresses unsuppressed by hand:
+    every outcome and row equals the run that reads it for every address."""
+    from mailbox_processor import pipeline, policy
+    from mailbox_processor.models import Finding, Report, Verdict
+    from mailbox_processor.pipeline import ingest_batch
+    from mailbox_processor.sources import RawMessage
+
+    def rep(address: str, cls: str, reason: str, day: int) -> Report:
+        return Report(verdicts=(Verdict(Finding(recipient=address, diagnostic=reason),
+                                        Classification(cls), reason, "r"),),
+                      parser="test", date=f"Mon, {day} Jun 2025 10:00:00 +0000")
+
+    first = {b"a1": rep("a@x.org", "hard", "userunknown", 2),
+             b"b1": rep("b@x.org", "soft", "mailboxfull", 2),
+             b"b2": rep("b@x.org", "soft", "mailboxfull", 3),
+             b"b3": rep("b@x.org", "soft", "mailboxfull", 4),
+             b"c1": rep("c@x.org", "soft", "mailboxfull", 4)}
+    later = {b"a2": rep("a@x.org", "soft", "mailboxfull", 5),
+             b"b4": rep("b@x.org", "soft", "mailboxfull", 6),
+             b"c2": rep("c@x.org", "hard", "userunknown", 6),
+             b"a3": rep("a@x.org", "hard", "hostunknown", 7),
+             b"b5": rep("b@x.org", "soft", "mailboxfull", 7),
+             b"b6": rep("b@x.org", "soft", "mailboxfull", 7),
+             b"d1": rep("d@x.org", "hard", "userunknown", 8)}
+    reports = {**first, **later}
+    results = []
+    for plain in (False, True):
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(pipeline, "parse_message", reports.__getitem__)
+            if plain:
+                mp.setattr(store, "events_of", _plain_events_of(store.events_of))
+            db = store.open_db(":memory:")
+            ingest_batch(db, [RawMessage(source=k.decode(), raw=k) for k in first],
+                         now="2025-06-05 00:00:00")
+            for address in ("a@x.org", "b@x.org"):
+                policy.unsuppress_address(db, address, actor="ops", now="2025-06-05 12:00:00")
+            keys = list(later)
+            outcomes = []
+            for i in range(0, len(keys), batch_size):
+                outcomes += [o.newly_suppressed for o in ingest_batch(
+                    db, [RawMessage(source=k.decode(), raw=k) for k in keys[i:i + batch_size]],
+                    now=f"2025-06-{10 + i:02d} 00:00:00")]
+            results.append((outcomes, *(db.execute(f"SELECT * FROM {t} ORDER BY rowid")
+                                        .fetchall()
+                                        for t in ("suppressions", "suppression_history"))))
+            db.close()
+    assert results[0] == results[1]
+    assert ("a@x.org",) in results[0][0] and ("c@x.org",) in results[0][0]

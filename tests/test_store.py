@@ -601,3 +601,5 @@ def test_events_of_narrowed_columns_are_the_full_rows_projected(tmp_path: Path) 
     assert sum(map(len, full.values())) >= 20
     assert narrow == {a: [{k: row[k] for k in keys} for row in rows]
                       for a, rows in full.items()}
+    assert store.events_of(db, addresses, EVENT_COLUMNS, processed_at=False) == {
+        a: [{k: row[k] for k in EVENT_COLUMNS} for row in rows] for a, rows in full.items()}
