@@ -392,7 +392,11 @@ class ParsePool:
         blobs = [r.raw if r.error is None else b"" for r in raws]
         if self._pool is not None and len(blobs) >= 2 * self.jobs:
             try:
-                chunk = max(1, len(blobs) // (self.jobs * 4))
+                # Two tasks per parser process and batch: each task costs this process
+                # CPU in the pool's threads (pickling, result handling, wake-ups), and
+                # with four per process that was ~2 us per message more; the next
+                # batches are queued behind, so the parsers stay busy either way.
+                chunk = max(1, len(blobs) // (self.jobs * 2))
                 futures = [self._pool.submit(_parse_many, blobs[i:i + chunk])
                            for i in range(0, len(blobs), chunk)]
             except Exception as exc:  # a dead pool: parse here, keep going without
@@ -477,9 +481,11 @@ def ingest_batch(
     # the new ones: every table is written once per batch, with one prepared statement
     # (executemany).
     results: list[tuple[str, str, Any, str | None, tuple[str, ...] | None, bool | None]] = []
-    messages: list[dict[str, Any]] = []
+    # Rows as tuples in the store's column order (store.MESSAGE_COLUMNS,
+    # store.BOUNCE_COLUMNS): no dict per row to build and take apart again.
+    messages: list[tuple[Any, ...]] = []
     raw_items: list[tuple[str, bytes, int]] = []
-    bounces: list[dict[str, Any]] = []
+    bounces: list[tuple[Any, ...]] = []
     touched: list[tuple[str, tuple[str, ...]]] = []
     with store.transaction(db):
         store.expire_due(db, now)
@@ -499,39 +505,24 @@ def ingest_batch(
                 status = "not_bounce"
             else:
                 status = "new"
-            messages.append(
-                {
-                    "sha256": sha,
-                    "source": raw.source,
-                    "mailbox": _mailbox_of(raw),
-                    "folder": raw.folder,
-                    "uidvalidity": raw.uidvalidity,
-                    "uid": raw.uid,
-                    "mbox_index": raw.index,
-                    "message_id": prep.message_id,
-                    "from_addr": prep.from_addr,
-                    "subject": prep.subject,
-                    "date": prep.date,
-                    "size": len(raw.raw),
-                    "processed_at": now,
-                    "outcome": {"new": "parsed"}.get(status, status),
-                    "parser": prep.parser,
-                    "error": error,
-                }
-            )
+            messages.append((
+                sha, raw.source, _mailbox_of(raw), raw.folder, raw.uidvalidity, raw.uid,
+                raw.index, prep.message_id, prep.from_addr, prep.subject, prep.date,
+                len(raw.raw), now, "parsed" if status == "new" else status, prep.parser,
+                error,
+            ))
             if keep_raw and raw.raw:
                 raw_items.append((sha, packed or store.pack_raw(raw.raw), len(raw.raw)))
             if has_report and error is None and prep.bounces:
-                rows = [_bounce_row(sha, row, policy, now) for row in prep.bounces]
-                bounces.extend(rows)
-                addresses = tuple(dict.fromkeys(r["recipient"] for r in rows if r["recipient"]))
+                bounces.extend(_bounce_values(sha, row, policy, now) for row in prep.bounces)
+                addresses = tuple(dict.fromkeys(row[0] for row in prep.bounces if row[0]))
                 if addresses:
                     touched.append((sha, addresses))
             results.append((sha, status, report, error, prep.classes if has_report else (),
                             prep.is_bounce))
-        store.insert_messages(db, messages)
+        store.insert_message_rows(db, messages)
         store.store_packed_raws(db, raw_items)
-        store.insert_bounces(db, bounces)
+        store.insert_bounce_rows(db, bounces)
         newly = dict(zip((sha for sha, _ in touched),
                          apply_to_messages(db, touched, policy, now=now), strict=True))
         if checkpoint is not None:
@@ -542,30 +533,20 @@ def ingest_batch(
             for sha, status, report, error, classes, bounce in results]
 
 
+def _bounce_values(sha256: str, row: tuple[Any, ...], policy: Policy,
+                   processed_at: str) -> tuple[Any, ...]:
+    """One ``bounces`` row from a :class:`Prepared` tuple (:data:`BOUNCE_FIELDS`
+    order), in :data:`store.BOUNCE_COLUMNS` order: the message's sha256 first, the
+    policy's action after ``reason``, the processing time for a missing ``occurred_at``."""
+    return (sha256, *row[:4], policy.action_for(row[2], row[3]).value, *row[4:13],
+            row[13] or processed_at)
+
+
 def _bounce_row(sha256: str, row: tuple[Any, ...], policy: Policy,
                 processed_at: str) -> dict[str, Any]:
     """One ``bounces`` row of :func:`bounce_rows` from a :class:`Prepared` tuple."""
-    (recipient, domain, classification, reason, rule_id, action, status, smtp_code,
-     diagnostic, remote_mta, reporting_mta, original_message_id, original_subject,
-     occurred_at) = row
-    return {
-        "message_sha256": sha256,
-        "recipient": recipient,
-        "domain": domain,
-        "classification": classification,
-        "reason": reason,
-        "policy_action": policy.action_for(classification, reason).value,
-        "rule_id": rule_id,
-        "action": action,
-        "status": status,
-        "smtp_code": smtp_code,
-        "diagnostic": diagnostic,
-        "remote_mta": remote_mta,
-        "reporting_mta": reporting_mta,
-        "original_message_id": original_message_id,
-        "original_subject": original_subject,
-        "occurred_at": occurred_at or processed_at,
-    }
+    return dict(zip(store.BOUNCE_COLUMNS, _bounce_values(sha256, row, policy, processed_at),
+                    strict=True))
 
 
 def _batches(items: Iterable[RawMessage], size: int) -> Iterator[list[RawMessage]]:

@@ -26,11 +26,11 @@ from __future__ import annotations
 
 import getpass
 import os
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
+from operator import itemgetter
 from typing import Any
 
 import sqlite_utils
@@ -95,6 +95,17 @@ class Policy:
     soft_window_days: int = 14
     soft_expiry_days: int = 30
     raw_retention_days: int = 90
+    #: :meth:`action_for` of every classification and every known reason word (and
+    #: ``None``), worked out once from ``actions`` when the policy is made: the
+    #: policy asks it for every stored event of every address an ingest touches
+    #: (about nine times per message), and a dict lookup costs a fraction of the rules.
+    _table: dict[tuple[str, str | None], Action] = field(
+        init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        reasons = {None, "", *REASONS, *self.actions}
+        object.__setattr__(self, "_table", {
+            (c, r): self._action_for(c, r) for c in _CLASSES for r in reasons})
 
     def action_for(self, classification: str, reason: str | None) -> Action:
         """Return the action for one verdict.
@@ -104,8 +115,11 @@ class Policy:
         >>> Policy().action_for("soft", "authfailure")
         <Action.SENDER_SIDE: 'sender_side'>
         """
-        # A dict lookup: Classification(value) costs an enum call, and this runs for
-        # every stored event of every address an ingest touches.
+        action = self._table.get((classification, reason))
+        return self._action_for(classification, reason) if action is None else action
+
+    def _action_for(self, classification: str, reason: str | None) -> Action:
+        """:meth:`action_for` worked out from the rules (what fills ``_table``)."""
         cls = _CLASSES.get(classification) or Classification(classification)
         if cls in _NEVER_CLASSES:
             return Action.NEVER
@@ -189,6 +203,9 @@ class Decision:
     expires_at: str | None
 
 
+_occurred_at = itemgetter("occurred_at")
+
+
 def _days_between(a: str, b: str) -> float:
     fmt = store.TIME_FORMAT
     delta = datetime.strptime(b[:19], fmt) - datetime.strptime(a[:19], fmt)
@@ -210,20 +227,24 @@ def decide(
     gives the why, no expiry); otherwise ``soft_threshold`` ``count`` events within
     ``soft_window_days`` suppress until the last of them plus ``soft_expiry_days``.
     """
-    live = [e for e in events if after is None or (e.get("processed_at") or "") > after]
-    hard = [
-        e for e in live
-        if policy.action_for(e["classification"], e.get("reason")) is Action.SUPPRESS
-    ]
+    # One pass, one action per event: this runs for every address an ingest touches,
+    # over all of its events.
+    action_for = policy.action_for
+    hard: list[Mapping[str, Any]] = []
+    soft: list[Mapping[str, Any]] = []
+    for e in events:
+        if after is not None and not (e.get("processed_at") or "") > after:
+            continue
+        action = action_for(e["classification"], e.get("reason"))
+        if action is Action.SUPPRESS:
+            hard.append(e)
+        elif action is Action.COUNT:
+            soft.append(e)
     if hard:
-        last = max(hard, key=lambda e: e["occurred_at"])
+        last = max(hard, key=_occurred_at)
         return Decision(ACTIVE, last["classification"], last.get("reason"),
                         last.get("diagnostic"), last["occurred_at"], None)
-    soft = sorted(
-        (e for e in live
-         if policy.action_for(e["classification"], e.get("reason")) is Action.COUNT),
-        key=lambda e: e["occurred_at"],
-    )
+    soft.sort(key=_occurred_at)
     n = policy.soft_threshold
     for j in range(len(soft) - 1, n - 2, -1):
         first, last = soft[j - n + 1], soft[j]
@@ -267,15 +288,17 @@ def plan_address(
     ``existing`` is the address's ``suppressions`` row (or ``None``) and ``events``
     its :func:`store.address_events` rows, oldest first.
     """
-    counts = Counter(e["classification"] for e in events)
+    # Lists and their C-level count/min/max: cheaper than a Counter and generators.
+    classes = [e["classification"] for e in events]
+    times = [e["occurred_at"] for e in events]
     base: dict[str, Any] = {
         "address": address,
         "domain": store.address_domain(address),
-        "hard_count": counts.get("hard", 0),
-        "soft_count": counts.get("soft", 0),
-        "complaint_count": counts.get("complaint", 0),
-        "first_seen": min((e["occurred_at"] for e in events), default=None),
-        "last_seen": max((e["occurred_at"] for e in events), default=None),
+        "hard_count": classes.count("hard"),
+        "soft_count": classes.count("soft"),
+        "complaint_count": classes.count("complaint"),
+        "first_seen": min(times, default=None),
+        "last_seen": max(times, default=None),
         "updated_at": now,
     }
     was_active = _is_active(existing, now)
@@ -382,7 +405,14 @@ def apply_to_messages(
         return [() for _ in messages]
     turn = {sha: i for i, (sha, _) in enumerate(messages)}
     current: dict[str, dict[str, Any]] = store.get_suppressions(db, addresses)
-    events = store.events_of(db, addresses, EVENT_COLUMNS)
+    # decide() reads processed_at only for an address whose suppression was removed by
+    # hand (its ``after``): only those are read with it (a join to ``messages`` per
+    # event). In this batch a removed row can only become active or expired, never the
+    # other way, so the rows read now name every address that can need it.
+    events = store.events_of(db, addresses, EVENT_COLUMNS, processed_at=False)
+    removed = [a for a in addresses if (current.get(a) or {}).get("state") == store.REMOVED]
+    if removed:
+        events.update(store.events_of(db, removed, EVENT_COLUMNS))
     # Writes keep their order: a run of saves (the last row of each address, at its
     # first place in the run) and a run of deletes alternate, one executemany each.
     deleted: list[str] = []

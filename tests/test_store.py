@@ -76,8 +76,17 @@ def test_open_db_creates_private_wal_database(tmp_db_path: Path) -> None:
     assert {"active_suppressions", "bounces_by_domain", "bounces_by_reason",
             "bounces_per_day", "sender_side_problems"} <= set(db.view_names())
     assert db.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+    assert db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == store.WAL_AUTOCHECKPOINT_PAGES
     fks = {(fk.column, fk.other_table) for fk in db.table("bounces").foreign_keys}
     assert fks == {("message_sha256", "messages")}
+    db.close()
+
+
+def test_row_tuple_columns_are_the_tables_columns_in_order(tmp_db_path: Path) -> None:
+    """The ingest path writes tuples in these orders: they must name every column."""
+    db = store.open_db(tmp_db_path)
+    assert tuple(db.table("messages").columns_dict) == store.MESSAGE_COLUMNS
+    assert ("id", *store.BOUNCE_COLUMNS) == tuple(db.table("bounces").columns_dict)
     db.close()
 
 
@@ -240,6 +249,32 @@ def test_batch_is_one_transaction(
     ingest_batch(db, [raw(b"A"), raw(b"B")], checkpoint=("imap://u@h", "INBOX", 1, 2))
     assert store.get_checkpoint(db, "imap://u@h", "INBOX") == (1, 2)
     assert store.table_counts(db)["suppressions"] == 2
+
+
+def test_writers_join_a_transaction_without_savepoints(tmp_db_path: Path) -> None:
+    """Inside a transaction the writers open no SAVEPOINT (its sub-journal is what
+    made ingest slow) and a failing one still leaves nothing once the transaction
+    rolls back; outside one each writer is its own all-or-nothing transaction."""
+    db = store.open_db(tmp_db_path)
+    row = {"sha256": "a", "source": "s", "processed_at": "2025-01-01 00:00:00",
+           "outcome": "parsed"}
+    statements: list[str] = []
+    db.conn.set_trace_callback(statements.append)
+    with pytest.raises(sqlite3.IntegrityError), store.transaction(db):
+        store.insert_messages(db, [row, {**row, "sha256": "b"}])
+        store.store_raws(db, [("a", b"x"), ("b", b"y")])
+        store.insert_messages(db, [{**row, "sha256": "c"}, row])  # "a" again: fails
+    db.conn.set_trace_callback(None)
+    assert not [s for s in statements if "SAVEPOINT" in s.upper()]
+    assert store.table_counts(db)["messages"] == store.table_counts(db)["raw_messages"] == 0
+    # Outside a transaction: the failing call leaves nothing, the good one commits.
+    with pytest.raises(sqlite3.IntegrityError):
+        store.insert_messages(db, [row, {**row, "sha256": "b"}, row])
+    store.insert_messages(db, [row])
+    other = sqlite3.connect(tmp_db_path)
+    assert other.execute("SELECT sha256 FROM messages").fetchall() == [("a",)]
+    other.close()
+    db.close()
 
 
 _SEQUENCE: dict[bytes, Report] = {
@@ -566,3 +601,5 @@ def test_events_of_narrowed_columns_are_the_full_rows_projected(tmp_path: Path) 
     assert sum(map(len, full.values())) >= 20
     assert narrow == {a: [{k: row[k] for k in keys} for row in rows]
                       for a, rows in full.items()}
+    assert store.events_of(db, addresses, EVENT_COLUMNS, processed_at=False) == {
+        a: [{k: row[k] for k in EVENT_COLUMNS} for row in rows] for a, rows in full.items()}
