@@ -22,11 +22,13 @@ import contextlib
 import errno
 import fcntl
 import hashlib
+import importlib
 import logging
 import os
 import random
 import signal
 import tempfile
+import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterator, Sequence
@@ -237,6 +239,42 @@ def poll_folder(
     from mailbox_processor import store
 
     result = into or PollResult(mailbox=cfg.identity, folder=cfg.folder)
+    importer = import_engine()
+    try:
+        status, uids, stored_uv = _prepare_pass(db, cfg, source, result, on_start)
+    finally:
+        importer.join()  # before any parser process is forked (see import_engine)
+    if not uids and stored_uv != status.uidvalidity:
+        store.set_checkpoint(db, cfg.identity, cfg.folder, status.uidvalidity, result.last_uid)
+    filing = _Filing(cfg, source, result)
+    try:
+        _run_batches(db, cfg, source, status, uids, filing, stop, on_batch)
+    except ImapConnectionError:
+        # The connection is gone: what is held stays in the folder, committed, for
+        # the next run (or watch's next pass) to file.
+        raise
+    except Exception:
+        # A later batch failed (a database error, a FETCH the server refused): the
+        # committed ones are still filed, as they would have been one by one.
+        try:
+            filing.flush()
+        except SourceError as exc:
+            log.warning("%s: could not file committed messages (%s): the next run "
+                        "files them", cfg.url, exc)
+        raise
+    filing.flush()
+    return result
+
+
+def _prepare_pass(
+    db: Any, cfg: MailboxConfig, source: ImapSource, result: PollResult,
+    on_start: Callable[[int], None] | None,
+) -> tuple[FolderStatus, list[int], int | None]:
+    """SELECT the folder, read the checkpoint, list the UIDs to process (and report
+    their number to ``on_start``); returns the folder status, the UIDs and the stored
+    UIDVALIDITY."""
+    from mailbox_processor import store
+
     status = source.select(cfg.folder)
     stored_uv, last = store.get_checkpoint(db, cfg.identity, cfg.folder)
     last = last or 0
@@ -256,26 +294,28 @@ def poll_folder(
               cfg.url, status.uidvalidity, last, len(uids))
     if on_start:
         on_start(len(uids))
-    if not uids and stored_uv != status.uidvalidity:
-        store.set_checkpoint(db, cfg.identity, cfg.folder, status.uidvalidity, last)
-    filing = _Filing(cfg, source, result)
-    try:
-        _run_batches(db, cfg, source, status, uids, filing, stop, on_batch)
-    except ImapConnectionError:
-        # The connection is gone: what is held stays in the folder, committed, for
-        # the next run (or watch's next pass) to file.
-        raise
-    except Exception:
-        # A later batch failed (a database error, a FETCH the server refused): the
-        # committed ones are still filed, as they would have been one by one.
-        try:
-            filing.flush()
-        except SourceError as exc:
-            log.warning("%s: could not file committed messages (%s): the next run "
-                        "files them", cfg.url, exc)
-        raise
-    filing.flush()
-    return result
+    return status, uids, stored_uv
+
+
+def import_engine() -> threading.Thread:
+    """Start importing the parsing engine in a thread; join it before forking.
+
+    The import compiles the rule table, about 0.1 s of CPU. Started before the
+    SELECT, it runs while the server works on it (a first read-write SELECT of freshly
+    delivered mail made Dovecot sync for 0.34 s on the 20,000-message benchmark)
+    instead of at start-up, one after the other. The thread must be joined before
+    the parser processes are forked: a child forked while another thread holds an
+    import lock would inherit the lock held. A failed import is left to the first
+    parse, which raises it where it can be reported.
+    """
+
+    def run() -> None:
+        with contextlib.suppress(BaseException):
+            importlib.import_module("mailbox_processor.engine")
+
+    thread = threading.Thread(target=run, name="import-engine", daemon=True)
+    thread.start()
+    return thread
 
 
 #: Batches fetched and handed to the parser processes ahead of the one being committed:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import sqlite3
@@ -113,3 +114,43 @@ def test_check_100k_addresses_on_stdin(tmp_path: Path) -> None:
     result = mp("check", "-", "--db", str(db), input=lines)
     assert time.perf_counter() - start < 15
     assert (result.returncode, result.stdout) == (1, "hit@example.com\n")
+
+
+def _python(code: str) -> str:
+    """Run ``code`` in a fresh interpreter (nothing imported yet); return its stdout."""
+    env = {k: v for k, v in os.environ.items() if k != "MAILBOX_PROCESSOR_DB"}
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, cwd=ROOT, env=env, check=True).stdout
+
+
+def test_commands_import_sqlite_utils_without_numpy(tmp_path: Path) -> None:
+    out = _python(
+        "import sys\n"
+        "from mailbox_processor.cli import cli\n"
+        f"cli(['list', '--db', {str(tmp_path / 'x.db')!r}, '--json'], standalone_mode=False)\n"
+        "import sqlite_utils.db\n"
+        "print('numpy' in sys.modules, sqlite_utils.db.np is None)\n"
+        "try:\n"
+        "    import numpy\n"
+        "except ImportError:\n"
+        "    print('absent')\n"
+        "else:\n"
+        "    print('importable')\n"
+    )
+    lines = out.splitlines()
+    assert lines[-2] == "False True"
+    if importlib.util.find_spec("numpy") is not None:
+        assert lines[-1] == "importable"  # blocked only while sqlite-utils was imported
+
+
+def test_poll_imports_the_engine_in_a_thread_not_at_start_up() -> None:
+    out = _python(
+        "import sys\n"
+        "import mailbox_processor.cli, mailbox_processor.poller as p\n"
+        "print('mailbox_processor.engine' in sys.modules)\n"
+        "p.import_engine().join()\n"
+        "print('mailbox_processor.engine' in sys.modules)\n"
+        "import mailbox_processor.pipeline as pl\n"
+        "print(pl.parse_message(b'Subject: hi\\n\\nhello').is_bounce)\n"
+    )
+    assert out.split() == ["False", "True", "False"]
