@@ -434,6 +434,7 @@ def test_nothing_is_filed_once_the_connection_is_gone(
     files them (fetched again, counted as duplicates)."""
     from mailbox_processor import store
 
+    monkeypatch.setattr(poller, "LOOKAHEAD", 2)  # the figures below assume it
     cfg, log, client, src = make({u: dsn(u) for u in range(1, 8)})
     real_fetch = client.fetch
 
@@ -458,6 +459,7 @@ def test_server_without_move_files_in_as_few_commands(
 ) -> None:
     """COPY + STORE + UID EXPUNGE for several batches at once: batches 1-3 once all is
     fetched (4 and 5 are with the parsers), then 4-5 at the end."""
+    monkeypatch.setattr(poller, "LOOKAHEAD", 2)  # the order below assumes it
     cfg, log, client, src = make({u: dsn(u) for u in range(1, 6)}, caps=(b"UIDPLUS",),
                                  batch_size=1)
     result = run(db, cfg, src, log, monkeypatch)

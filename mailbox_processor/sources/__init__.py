@@ -11,7 +11,7 @@ from dataclasses import dataclass
 #: Messages per FETCH and per database transaction (poll, watch, scan). Every commit
 #: waits for the disk (fsync); at 500 messages that wait is a small part of a batch,
 #: at 200 it was a measurable one (benchmarks: poll 20,000 messages). poll keeps at
-#: most three batches in memory (one being committed, two being parsed).
+#: most five batches in memory (one being committed, four being parsed).
 DEFAULT_BATCH_SIZE = 500
 
 

@@ -304,9 +304,9 @@ def test_two_polls_at_once(dovecot: Dovecot, user: str, tmp_path: Path) -> None:
     [
         ("fetch", 10, 10, 0),  # batch 1 committed and filed, batch 2 fetched, not stored
         ("move", 10, 20, 10),  # batches 1-2 filed, batch 3 committed, not filed
-        # Filed as poll does by default: first once all is fetched (40 committed by
-        # then, 20 with the parsers); kicked then, none filed.
-        ("move", None, 0, 40),
+        # Filed as poll does by default: first once all is fetched (all but the
+        # LOOKAHEAD batches with the parsers committed by then); kicked then, none filed.
+        ("move", None, 0, 60 - 10 * poller.LOOKAHEAD),
     ],
 )
 def test_connection_kicked_mid_run(dovecot: Dovecot, user: str, tmp_path: Path,
@@ -391,8 +391,8 @@ poller.poll(store.open_db(sys.argv[7]), cfg, client_factory=factory({hook: die},
         ("uid_expunge", 2, "move:Processed", "10"),  # no MOVE: copied + \\Deleted, not expunged
         ("add_flags", 2, "seen", "10"),  # committed, not flagged \\Seen
         ("add_flags", 2, "delete", "10"),  # committed, not deleted
-        # Filed as poll does by default: first once all is fetched (batches 1-3 are
-        # committed by then, 4-5 are with the parsers), killed then.
+        # Filed as poll does by default: first once all is fetched (all but the
+        # LOOKAHEAD batches with the parsers are committed by then), killed then.
         ("move", 1, "move:Processed", "default"),
         ("uid_expunge", 1, "move:Processed", "default"),
         ("add_flags", 1, "seen", "default"),
@@ -415,7 +415,8 @@ def test_sigkill_then_rerun(dovecot: Dovecot, user: str, tmp_path: Path, hook: s
     )
     assert proc.returncode == -signal.SIGKILL, proc.stderr
     if hook != "fetch":  # killed while filing: what was committed by then
-        assert counts(db_path)["messages"] == {"10": 20, "20": 30, "default": 30}[every]
+        assert counts(db_path)["messages"] == {"10": 20, "20": 30,
+                                                "default": 50 - 10 * poller.LOOKAHEAD}[every]
     res = invoke("poll", *dovecot.cli_args(user), "--after", after, "--db", str(db_path),
                  "--json")
     assert res.exit_code in (0, poller.EXIT_QUARANTINED), res.stderr
