@@ -240,6 +240,13 @@ def decide(
             hard.append(e)
         elif action is Action.COUNT:
             soft.append(e)
+    return _decision(hard, soft, policy, now)
+
+
+def _decision(hard: Sequence[Mapping[str, Any]], soft: list[Mapping[str, Any]],
+              policy: Policy, now: str) -> Decision | None:
+    """What an address's live ``suppress`` events (``hard``) and ``count`` events
+    (``soft``, sorted here in place) call for (see :func:`decide`)."""
     if hard:
         last = max(hard, key=_occurred_at)
         return Decision(ACTIVE, last["classification"], last.get("reason"),

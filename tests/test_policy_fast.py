@@ -26,7 +26,7 @@ from mailbox_processor.policy import (
     Action,
     Decision,
     Policy,
-    _days_between,
+    _decision,
     decide,
     plan_address,
 )
@@ -44,24 +44,10 @@ def plain_decide(events: Sequence[Mapping[str, Any]], policy: Policy, *, now: st
         e for e in live
         if policy.action_for(e["classification"], e.get("reason")) is Action.SUPPRESS
     ]
-    if hard:
-        last = max(hard, key=lambda e: e["occurred_at"])
-        return Decision(ACTIVE, last["classification"], last.get("reason"),
-                        last.get("diagnostic"), last["occurred_at"], None)
-    soft = sorted(
-        (e for e in live
-         if policy.action_for(e["classification"], e.get("reason")) is Action.COUNT),
-        key=lambda e: e["occurred_at"],
-    )
-    n = policy.soft_threshold
-    for j in range(len(soft) - 1, n - 2, -1):
-        first, last = soft[j - n + 1], soft[j]
-        if _days_between(first["occurred_at"], last["occurred_at"]) <= policy.soft_window_days:
-            expires = store.shift(last["occurred_at"], policy.soft_expiry_days)
-            state = ACTIVE if expires > now else store.EXPIRED
-            return Decision(state, last["classification"], last.get("reason"),
-                            last.get("diagnostic"), last["occurred_at"], expires)
-    return None
+    soft = [e for e in live
+            if policy.action_for(e["classification"], e.get("reason")) is Action.COUNT]
+    # What follows the sorting of the events into hard and soft did not change.
+    return _decision(hard, soft, policy, now)
 
 
 def plain_counts(events: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
