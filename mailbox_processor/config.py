@@ -28,7 +28,7 @@ import logging
 import os
 import stat
 import subprocess
-import sys
+import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,11 +36,6 @@ from typing import Any
 
 from mailbox_processor.errors import ConfigError
 from mailbox_processor.sources import DEFAULT_BATCH_SIZE
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib  # type: ignore[import-not-found]
 
 log = logging.getLogger(__name__)
 

@@ -28,7 +28,7 @@ import sqlite3
 import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, TypeVar
@@ -78,7 +78,7 @@ _T = TypeVar("_T")
 
 def now_utc() -> str:
     """Return the current UTC time as ``YYYY-MM-DD HH:MM:SS``."""
-    return datetime.now(timezone.utc).strftime(TIME_FORMAT)
+    return datetime.now(UTC).strftime(TIME_FORMAT)
 
 
 def shift(when: str, days: float) -> str:
@@ -121,7 +121,7 @@ def _plain_utc(text: str) -> str | None:
     if parsed is None:
         return None
     if parsed.tzinfo is not None:
-        parsed = parsed.astimezone(timezone.utc).replace(tzinfo=None)
+        parsed = parsed.astimezone(UTC).replace(tzinfo=None)
     if not 1970 <= parsed.year <= 9999:
         return None
     return parsed.strftime(TIME_FORMAT)
