@@ -33,7 +33,6 @@ from __future__ import annotations
 import importlib
 import math
 import re
-import sys
 from collections.abc import Callable, Iterable
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
@@ -41,11 +40,10 @@ from typing import Any
 
 from mailbox_processor.text import rarity
 
-#: The stdlib's regex parser (``re._parser`` since 3.11, ``sre_parse`` before): the
-#: only exact reading of a pattern's structure, used at import time to derive the
-#: literal prefilters below. Private API, hence untyped.
-_sre_parse: Any = importlib.import_module("re._parser" if sys.version_info >= (3, 11)
-                                          else "sre_parse")
+#: The stdlib's regex parser (``re._parser``): the only exact reading of a pattern's
+#: structure, used at import time to derive the literal prefilters below. Private
+#: API, hence untyped.
+_sre_parse: Any = importlib.import_module("re._parser")
 
 #: A bound ``re.Pattern.search``.
 Search = Callable[[str], "re.Match[str] | None"]

@@ -4,16 +4,12 @@ from __future__ import annotations
 
 import functools
 import re
+import re._parser as _sre_parse  # type: ignore[import-not-found,unused-ignore]
 from collections.abc import Callable, Iterator
 from typing import Any, AnyStr, Generic, cast
 
 from mailbox_processor.mime import Mail
 from mailbox_processor.text import ADDRESS, anchored_literal
-
-try:
-    import re._parser as _sre_parse  # type: ignore[import-not-found,unused-ignore]
-except ImportError:  # pragma: no cover - Python 3.10
-    import sre_parse as _sre_parse  # type: ignore[no-redef,unused-ignore]
 
 
 class QuickPattern(Generic[AnyStr]):
