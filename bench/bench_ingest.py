@@ -8,7 +8,7 @@ memory already, so the figure is parse + store, not disk reads).
 The stages are timed by wrapping the functions ``ingest_batch`` calls with a
 ``perf_counter`` accumulator (about a microsecond per call; no profiler):
 parse (``_safe_parse``: parse_message), database writes (messages, raw_messages
-zlib + insert, bounces, dedupe lookup, expiry and prune, commit), and policy
+zlib, raw_messages insert, bounces, dedupe lookup, expiry and prune, commit), and policy
 (``apply_to_messages``: reads the batch's addresses at once, decides, writes in bulk).
 """
 
@@ -40,9 +40,10 @@ def instrument(acc: dict[str, float]) -> None:
                       ("message_sha256", "sha256"), ("bounce_rows", "bounce_rows")):
         setattr(pipeline, name, timed(acc, key, getattr(pipeline, name)))
     for name, key in (("existing_messages", "db: dedupe lookup"),
-                      ("insert_messages", "db: messages insert"),
-                      ("store_raws", "db: raw_messages (zlib + insert)"),
-                      ("insert_bounces", "db: bounces insert"),
+                      ("insert_message_rows", "db: messages insert"),
+                      ("pack_raw", "db: raw_messages zlib"),
+                      ("store_packed_raws", "db: raw_messages insert"),
+                      ("insert_bounce_rows", "db: bounces insert"),
                       ("expire_due", "db: expire + prune"),
                       ("prune_raw", "db: expire + prune"),
                       ("set_checkpoint", "db: other")):
