@@ -185,6 +185,16 @@ def _unquote(text: str) -> str:
     return text
 
 
+def get_payload(msg: Message) -> object:
+    """``msg.get_payload()``, which for a str payload without 8-bit characters (kept
+    as surrogates, that it would decode) is the payload itself under compat32: the
+    Content-Transfer-Encoding it also reads (with no effect, nor error) is skipped."""
+    payload = msg._payload  # type: ignore[attr-defined]  # noqa: SLF001
+    if payload.__class__ is str and payload.isascii() and msg.policy is compat32:
+        return payload
+    return msg.get_payload()
+
+
 def get_payload_decoded(msg: Message) -> object:
     """``msg.get_payload(decode=True)``, cheaper for a part without transfer encoding.
 

@@ -71,6 +71,7 @@ def same_lookups(part: Message) -> None:
             == outcome(Message.get_content_charset, part))
     assert (outcome(fastmime.get_payload_decoded, part)
             == outcome(lambda m: m.get_payload(decode=True), part))
+    assert outcome(fastmime.get_payload, part) == outcome(Message.get_payload, part)
     # (Message.get_payload(decode=True) undoes the transfer encoding named by this.)
     assert outcome(fastmime.text_params, part) == outcome(
         lambda m: (str(m.get("content-transfer-encoding", "")).lower()

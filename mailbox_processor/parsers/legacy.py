@@ -16,7 +16,6 @@ import importlib
 import logging
 import re
 from collections.abc import Callable, Collection, Container, Iterator
-from email._policybase import compat32
 from email.iterators import body_line_iterator
 from types import ModuleType
 from typing import ClassVar, NamedTuple
@@ -250,11 +249,11 @@ class _FluflView:
         if not self.msg.is_multipart():
             # ``body_line_iterator`` walks this part alone and splits its payload at
             # "\n" (a StringIO translates no line ends): joined, that is the payload.
-            payload = _payload(self.msg)
+            payload = fastmime.get_payload(self.msg)
             return payload if isinstance(payload, str) else ""
         # Joined, each part's lines are its payload again: no need to split them.
         return "".join(payload for part in self.msg.walk()
-                       if isinstance(payload := _payload(part), str))
+                       if isinstance(payload := fastmime.get_payload(part), str))
 
     @cached
     def lowered(self) -> str:
@@ -293,16 +292,6 @@ class _FluflView:
         if lowered:
             return phrase.lower() in lowered
         return pattern.search(self.body) is not None
-
-
-def _payload(part: email.message.Message) -> object:
-    """``part.get_payload()``, which for a str payload without 8-bit characters (kept
-    as surrogates, that it would decode) is the payload itself under compat32: the
-    Content-Transfer-Encoding it also reads (with no effect, nor error) is skipped."""
-    payload = part._payload  # type: ignore[attr-defined]  # noqa: SLF001
-    if payload.__class__ is str and payload.isascii() and part.policy is compat32:
-        return payload
-    return part.get_payload()
 
 
 #: An address list that ``email.utils.getaddresses`` reads as its plain tokens:
