@@ -190,10 +190,10 @@ def _holds_password(data: Mapping[str, Any]) -> bool:
 
 def env_settings(environ: Mapping[str, str]) -> dict[str, str]:
     """``MAILBOX_PROCESSOR_HOST=...`` and friends, as raw setting values."""
-    out = {}
+    out: dict[str, str] = {}
     for key in _ENV_KEYS:
         value = environ.get(ENV_PREFIX + key.upper())
-        if value not in (None, ""):
+        if value:
             out[key] = value
     return out
 

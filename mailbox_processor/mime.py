@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable, KeysView
 from email._policybase import compat32
 from email.message import Message
-from typing import Any, Generic, TypeVar, overload
+from typing import Any, Generic, TypeVar, cast, overload
 
 from mailbox_processor import fastmime
 
@@ -119,7 +119,7 @@ def decode_bytes(
 def header_text(value: object) -> str | None:
     """Return a header value as one line of text, RFC 2047 words decoded."""
     if value.__class__ is str:  # the usual case, tested first
-        text = value
+        text = cast(str, value)
     elif value is None:
         return None
     elif isinstance(value, email.header.Header):
@@ -186,7 +186,7 @@ def _ascii_text(part: Message, problems: list[str] | None) -> str | None:
             problems.append(f"unknown charset {charset!r}: decoded as UTF-8")
         for defect in getattr(part, "defects", []):
             problems.append(f"{content_type(part)} part: {type(defect).__name__}")
-    return payload
+    return cast(str, payload)
 
 
 def _decoded_text(part: Message, limit: int, problems: list[str] | None) -> str:

@@ -828,9 +828,9 @@ RULES: tuple[Rule, ...] = (
 )
 
 #: Every prefilter literal of :data:`RULES`, for :func:`mailbox_processor.classify.match_rule`.
-RULE_LITERALS = LiteralScan(literal for rule in RULES
-                            for probe in (rule.text_probe, rule.unless_probe) if probe
-                            for literal in probe.literals)
+RULE_LITERALS = LiteralScan([literal for rule in RULES
+                             for probe in (rule.text_probe, rule.unless_probe) if probe
+                             for literal in probe.literals])
 
 #: Reasons kept as-is from the format itself (ARF, auto-replies, delivery reports).
 EXPLICIT_REASONS = frozenset({"feedback", "vacation", "delivered"})

@@ -39,7 +39,8 @@ class QuickPattern(Generic[AnyStr]):
         self._bytes = isinstance(source, bytes)
         #: What is put in front of the text for a line-start search.
         self._newline: AnyStr = cast(AnyStr, b"\n" if self._bytes else "\n")
-        readable = source.decode("latin-1") if isinstance(source, bytes) else source
+        readable: str = source.decode("latin-1") if isinstance(source, bytes) \
+            else cast(Any, source)
         parsed = _sre_parse.parse(source, flags)
         if parsed.getwidth()[0] == 0:
             raise ValueError(f"{readable!r} can match the empty string")
@@ -49,7 +50,7 @@ class QuickPattern(Generic[AnyStr]):
             if "(?<" in readable or "\\A" in readable:
                 # (A look-behind at offset 0 would see the "\n" put in front of the text.)
                 raise ValueError(f"{readable!r} looks behind")
-            source = self._newline + source[1:]
+            source = cast(AnyStr, cast(Any, self._newline) + source[1:])
         self._any: re.Pattern[AnyStr] = re.compile(source, flags) if self._line_start \
             else pattern
         self._ascii: re.Pattern[AnyStr] = self._any
@@ -65,8 +66,10 @@ class QuickPattern(Generic[AnyStr]):
         """The pattern to search with and the text to search in."""
         finder, hay = self._any, text
         if self._ascii is not self._any and (self._bytes or text.isascii()):
-            finder, hay = self._ascii, text.lower() if lowered is None else lowered
-        return finder, self._newline + hay if self._line_start else hay
+            finder, hay = self._ascii, cast(Any, text.lower()) if lowered is None \
+                else lowered
+        return finder, cast(AnyStr, cast(Any, self._newline) + hay) if self._line_start \
+            else hay
 
     def finditer(self, text: AnyStr, lowered: AnyStr | None = None,
                  pos: int = 0) -> Iterator[re.Match[AnyStr]]:

@@ -12,6 +12,7 @@ Final-Recipient/Original-Recipient pair, and fills gaps from the notice text.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from email._policybase import compat32
 from email.message import Message
 from typing import ClassVar
@@ -163,7 +164,9 @@ def _ds_text(part: Message) -> str:
         blocks = []
         for block in payload:
             if isinstance(block, Message):
-                lines = [f"{k}: {v}" for k, v in block.items()]
+                # (A value is a str, or a Header when it has raw 8-bit bytes.)
+                fields: Sequence[tuple[str, object]] = block.items()
+                lines = [f"{k}: {v}" for k, v in fields]
                 body = block.get_payload()
                 if isinstance(body, str) and body.strip():
                     lines.append(body)
@@ -304,8 +307,11 @@ class DSN:
     _notice_command_read: bool = False
     _use_notice: bool = True
     _whole_notice_context: bool = False
-    _others: frozenset[str] = frozenset()
     _gateway: str | None = None
+
+    def __init__(self) -> None:
+        # (Not a class default: a native class compiled by mypyc takes only constants.)
+        self._others: frozenset[str] = frozenset()
 
     def parse(self, mail: Mail) -> list[Finding]:
         """See :class:`mailbox_processor.parsers.Parser`."""

@@ -15,13 +15,13 @@ import functools
 import importlib
 import logging
 import re
-from collections.abc import Callable, Collection, Container, Iterator
+from collections.abc import Callable, Collection, Container, Iterator, Sequence
 from email.iterators import body_line_iterator
 from types import ModuleType
 from typing import ClassVar, NamedTuple
 
 from mailbox_processor import fastmime
-from mailbox_processor.mime import Mail, cached, header_text
+from mailbox_processor.mime import Mail, header_text
 from mailbox_processor.models import Finding, defer_context
 from mailbox_processor.parsers.context import (
     _ERRORISH,
@@ -223,6 +223,10 @@ def _flufl_failures(
 _ASCII_TWINS = "".join(map(chr, sorted(_FOLDS_TO_ASCII)))
 
 
+#: Marks a lazy value not read yet (where ``None`` is a value).
+_UNREAD = object()
+
+
 class _FluflView:
     """What the detector gates look at, each computed once per message on first use
     (so that reading the body lines, say, happens no earlier than the first detector
@@ -232,20 +236,29 @@ class _FluflView:
                  field_names: Collection[str] | None = None, ctype: str | None = None) -> None:
         self.msg = msg
         self.field_names = field_names
-        if ctype is not None:
-            # (What :attr:`ctype` would compute, known to the caller: stored where the
-            # cached property stores it.)
-            self.__dict__["ctype"] = ctype
+        # (Each lazy view below is computed on its first read and kept here: plain
+        # attributes, so that the class also compiles as a native mypyc class.)
+        self._body: str | None = None
+        self._lowered: str | None = None
+        #: The content type, known to the caller or computed on first read.
+        self._ctype: str | None = ctype
+        self._multipart: bool | None = None
+        self._from: object = _UNREAD
 
     def has_field(self, name: str) -> bool:
         """``name in msg`` (``name`` lowercase), from the field names when known (the
         Message scans and lowercases every field name per question)."""
         return name in self.field_names if self.field_names is not None else name in self.msg
 
-    @cached
+    @property
     def body(self) -> str:
         """The body lines as flufl.bounce's line-scanning detectors see them, joined:
         a match inside one line is a match inside this text."""
+        if self._body is None:
+            self._body = self._read_body()
+        return self._body
+
+    def _read_body(self) -> str:
         if not self.msg.is_multipart():
             # ``body_line_iterator`` walks this part alone and splits its payload at
             # "\n" (a StringIO translates no line ends): joined, that is the payload.
@@ -255,7 +268,7 @@ class _FluflView:
         return "".join(payload for part in self.msg.walk()
                        if isinstance(payload := fastmime.get_payload(part), str))
 
-    @cached
+    @property
     def lowered(self) -> str:
         """The body lowercased when case-insensitive matching of ASCII literals in it
         is plain matching of their lowercase in this text, else "".
@@ -266,23 +279,32 @@ class _FluflView:
         run of the lowered text is the lowered ASCII run of the body, and back.
         (Mail in Cyrillic, Arabic or Japanese would otherwise run every pattern.)
         """
-        body = self.body
-        if not body.isascii() and any(twin in body for twin in _ASCII_TWINS):
-            return ""
-        return body.lower()
+        if self._lowered is None:
+            body = self.body
+            if not body.isascii() and any(twin in body for twin in _ASCII_TWINS):
+                self._lowered = ""
+            else:
+                self._lowered = body.lower()
+        return self._lowered
 
-    @cached
+    @property
     def ctype(self) -> str:
-        return self.msg.get_content_type()
+        if self._ctype is None:
+            self._ctype = self.msg.get_content_type()
+        return self._ctype
 
-    @cached
+    @property
     def multipart(self) -> bool:
-        return self.msg.is_multipart()
+        if self._multipart is None:
+            self._multipart = self.msg.is_multipart()
+        return self._multipart
 
-    @cached
+    @property
     def from_(self) -> object:
         """``msg.get('from', '')``: a str, or a Header when the field has raw 8-bit bytes."""
-        return fastmime.get(self.msg, "from", "")
+        if self._from is _UNREAD:
+            self._from = fastmime.get(self.msg, "from", "")
+        return self._from
 
     def in_body(self, phrase: str, pattern: re.Pattern[str] | None = None) -> bool:
         """Whether ``phrase`` (or, case-insensitively, ``pattern``) occurs in the body."""
@@ -313,8 +335,10 @@ def _exim_failures(msg: email.message.Message) -> frozenset[bytes] | None:
     :data:`_PLAIN_ADDRESS_LIST`) returns ``("", token)``: the phrase reader stops at
     the "@", the addr-spec reader keeps atoms and dots as they are.
     """
-    values = msg.get_all("x-failed-recipients", [])
-    if not all(value.__class__ is str for value in values):
+    # (A value is a str, or a Header when it has raw 8-bit bytes: ``object``.)
+    fields: Sequence[object] = msg.get_all("x-failed-recipients", [])
+    values = [value for value in fields if isinstance(value, str)]
+    if len(values) != len(fields):
         return None
     joined = ", ".join(values)
     if not values or not _PLAIN_ADDRESS_LIST.fullmatch(joined):
@@ -701,7 +725,8 @@ class Legacy:
             for m in find_addresses(text):
                 self._add(found, m.group(1), excluded)
         # Exim's X-Failed-Recipients header names them too.
-        xfr = mail.msg.get_all("X-Failed-Recipients") \
+        # (A value is a str, or a Header when it has raw 8-bit bytes: ``object``.)
+        xfr: Sequence[object] | None = mail.msg.get_all("X-Failed-Recipients") \
             if "x-failed-recipients" in mail.field_names else None  # (get_all reads every field)
         for value in xfr or []:
             for m in find_addresses(header_text(value) or ""):
