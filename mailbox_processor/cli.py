@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 import click
 
-from mailbox_processor import __version__
+from mailbox_processor import __version__, engine_build
 from mailbox_processor.errors import MailboxProcessorError
 from mailbox_processor.sources import DEFAULT_BATCH_SIZE
 
@@ -107,7 +107,7 @@ def render(
     every key. ``widths`` caps table column widths (long diagnostics are shortened
     with an ellipsis; JSON and CSV are never shortened).
     """
-    out = click.get_text_stream("stdout")
+    out = sys.stdout
     if fmt == "json":
         for row in rows:
             out.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
@@ -143,7 +143,8 @@ def render(
 
 
 @click.group(context_settings=CONTEXT_SETTINGS)
-@click.version_option(__version__, prog_name="mailbox-processor")
+@click.version_option(__version__, prog_name="mailbox-processor",
+                      message=f"%(prog)s, version %(version)s (engine: {engine_build()})")
 @click.option("--debug", is_flag=True, help="Show tracebacks instead of one-line errors.")
 def cli(debug: bool) -> None:
     """Turn a bounce mailbox into a trustworthy suppression list.
@@ -317,7 +318,8 @@ class _ExitWith(click.ClickException):
 
     def __init__(self, message: str, exit_code: int) -> None:
         super().__init__(message)
-        self.exit_code = exit_code
+        # (Click types exit_code as a class constant since 8.5; main() reads this one.)
+        self.__dict__["exit_code"] = exit_code
 
 
 def _exit_status(exc: Exception) -> int:
@@ -648,7 +650,7 @@ def show(address: str, db_path: str | None, fmt: str | None) -> None:
     if resolve_format(fmt) == "json":
         render([info], "json")
         return
-    out = click.get_text_stream("stdout")
+    out = sys.stdout
     for key in ("address", "state", "type", "reason", "diagnostic", "source", "note",
                 "expires_at", "first_seen", "last_seen"):
         if info[key] is not None:
@@ -694,7 +696,7 @@ def check(ctx: click.Context, addresses: tuple[str, ...], db_path: str | None,
     def stream() -> Any:
         for a in addresses:
             if a == "-":
-                for line in click.get_text_stream("stdin"):
+                for line in sys.stdin:
                     yield line.strip()
             else:
                 yield a
@@ -710,7 +712,7 @@ def check(ctx: click.Context, addresses: tuple[str, ...], db_path: str | None,
     if fmt:
         render(hits, fmt)
     else:
-        click.get_text_stream("stdout").write("".join(h["address"] + "\n" for h in hits))
+        sys.stdout.write("".join(h["address"] + "\n" for h in hits))
     ctx.exit(1 if hits else 0)
 
 
@@ -740,7 +742,7 @@ def stats(db_path: str | None, since: str, fmt: str | None) -> None:
     if fmt != "table":
         render(rows, fmt, ("group", "key", "events", "recipients"))
         return
-    out = click.get_text_stream("stdout")
+    out = sys.stdout
     groups: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
         groups.setdefault(row["group"], []).append(row)
