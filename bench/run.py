@@ -161,8 +161,9 @@ def main(argv: list[str] | None = None) -> int:
     info["loadavg_end"] = " ".join(f"{x:.2f}" for x in __import__("os").getloadavg())
     info["wall"] = f"{time.perf_counter() - started:.0f}s"
     head = (f"mailbox-processor benchmarks, {info['date']}: {info['nproc']} x {info['cpu']}, "
-            f"Python {info['python']}, Sisimai {info['perl_sisimai']}, flufl.bounce "
-            f"{info['flufl_bounce']}, Dovecot {info['dovecot']}; commit {info['commit']}; "
+            f"Python {info['python']} (engine {info['engine']}), Sisimai "
+            f"{info['perl_sisimai']}, flufl.bounce {info['flufl_bounce']}, Dovecot "
+            f"{info['dovecot']}; commit {info['commit']}; "
             f"load {info['loadavg']} -> {info['loadavg_end']}; {info['wall']}"
             + (" (--quick)" if args.quick else ""))
     print(head)

@@ -54,15 +54,27 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--mutations", type=int, default=3000)
+    ap.add_argument("--contexts", action="store_true",
+                    help="also print each finding's context (worked out only when read)")
+    ap.add_argument("--import-from", type=Path, default=ROOT, metavar="DIR",
+                    help="the directory to import mailbox_processor from (default: this "
+                         "checkout; tests/test_compiled.py gives a pure Python copy)")
     args = ap.parse_args()
     if os.environ.get("PYTHONHASHSEED") != "0":
         os.environ["PYTHONHASHSEED"] = "0"
         os.execv(sys.executable, [sys.executable, *sys.argv])
-    sys.path.insert(0, str(ROOT))
+    sys.path.insert(0, str(args.import_from))
+    from mailbox_processor import engine_build
     from mailbox_processor.engine import parse_message
 
+    sys.stderr.write(f"engine: {engine_build()}\n")
     for name, raw in inputs(args.seed, args.mutations):
-        sys.stdout.write(f"{name}\t{parse_message(raw)!r}\n")
+        report = parse_message(raw)
+        sys.stdout.write(f"{name}\t{report!r}\n")
+        if args.contexts:
+            for v in report.verdicts:
+                sys.stdout.write(f"  context of {v.finding.recipient}: "
+                                 f"{v.finding.context!r}\n")
     return 0
 
 

@@ -24,8 +24,19 @@ __all__ = [
     "Report",
     "Verdict",
     "__version__",
+    "engine_build",
     "parse_message",
 ]
+
+
+def engine_build() -> str:
+    """How the parsing engine is installed: ``"compiled"`` (its modules are C extensions
+    built by mypyc, see setup.py) or ``"pure Python"`` (the same results, slower)."""
+    from importlib.util import find_spec
+
+    spec = find_spec("mailbox_processor.fastmime")  # (found, not imported)
+    origin = spec.origin if spec is not None else None
+    return "compiled" if origin and not origin.endswith(".py") else "pure Python"
 
 
 def __getattr__(name: str) -> Any:
