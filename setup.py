@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 from setuptools import setup
@@ -62,17 +63,29 @@ class OptionalBuildExt(build_ext):
 def extensions() -> list[Any]:
     """mypyc's extension modules for :data:`COMPILED`, or none (pure Python)."""
     if os.environ.get("MAILBOX_PROCESSOR_PURE_PYTHON", "") not in ("", "0"):
-        return []
+        return _pure()
     try:
         from mypyc.build import mypycify
     except ImportError as exc:
         _warn(f"mypyc is not available ({exc})")
-        return []
+        return _pure()
     try:
         return list(mypycify(COMPILED, opt_level="3", group_name="mailbox_processor"))
     except (Exception, SystemExit) as exc:  # noqa: BLE001 - type errors, odd setups
         _warn(f"mypyc could not compile the engine ({exc})")
-        return []
+        return _pure()
+
+
+def _pure() -> list[Any]:
+    """No extensions; and none left in this source tree by an earlier editable install,
+    where they would still be imported instead of the ``.py`` files."""
+    here = Path(__file__).resolve().parent
+    stale = [p for source in COMPILED for p in (here / source).parent.glob(
+        Path(source).stem + ".*") if p.suffix in (".so", ".pyd")]
+    stale += [p for p in here.glob("mailbox_processor__mypyc.*") if p.suffix in (".so", ".pyd")]
+    for path in stale:
+        path.unlink()
+    return []
 
 
 setup(ext_modules=extensions(), cmdclass={"build_ext": OptionalBuildExt})

@@ -27,6 +27,15 @@ def test_the_engine_is_compiled() -> None:
         "set MAILBOX_PROCESSOR_PURE_PYTHON=1 to test the pure Python build")
 
 
+def test_no_extension_is_older_than_its_source() -> None:
+    """An edited module in a checkout runs only once it is compiled again."""
+    package = Path(mailbox_processor.__file__).resolve().parent
+    for ext in [*package.rglob("*.so"), *package.rglob("*.pyd")]:
+        source = ext.with_name(ext.name.split(".")[0] + ".py")
+        assert source.stat().st_mtime <= ext.stat().st_mtime, (
+            f"{source} changed after it was compiled: run `pip install -e .` again")
+
+
 def _reports(import_from: Path) -> tuple[str, str]:
     done = subprocess.run(
         [sys.executable, str(ROOT / "bench" / "same_output.py"), "--contexts",
