@@ -83,6 +83,22 @@ def timed(acc: dict[str, float], key: str, fn: Any) -> Any:
     return wrapper
 
 
+#: What a profile of the compiled engine leaves out.
+COMPILED_NOTE = ("(The engine is compiled: cProfile does not see its functions and the "
+                 "calls between them cannot be wrapped. To profile them, install the "
+                 "pure build: MAILBOX_PROCESSOR_PURE_PYTHON=1 pip install -e .)")
+
+
+def engine_build() -> str:
+    """``mailbox_processor.engine_build()`` of the installed package ("compiled" or
+    "pure Python"), "unknown" where it cannot be imported."""
+    try:
+        from mailbox_processor import engine_build as build
+    except ImportError:
+        return "unknown"
+    return build()
+
+
 def profile_report(source: Any, top: int) -> str:
     """The top ``top`` functions of a cProfile run (a ``Profile`` or a stats file), by
     own time and by cumulative time."""
@@ -90,6 +106,8 @@ def profile_report(source: Any, top: int) -> str:
     import pstats
 
     buf = io.StringIO()
+    if engine_build() == "compiled":
+        buf.write(COMPILED_NOTE + "\n")
     stats = pstats.Stats(source, stream=buf)
     stats.sort_stats("tottime").print_stats(top)
     stats.sort_stats("cumulative").print_stats(top)
