@@ -20,7 +20,7 @@ fi
 
 PY=${PYTHON:-python3}
 $PY -m pip install -q -e ".[test]"
-$PY -m ruff check mailbox_processor tests
+$PY -m ruff check mailbox_processor tests bench setup.py
 $PY -m mypy
 $PY -m cogapp --check README.md   # the command reference is generated from --help
 $PY -m pytest "$@"
