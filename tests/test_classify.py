@@ -429,6 +429,7 @@ def test_literals_of_the_wider_text_from_its_tail(words: list[str], before: str,
     ("", "", ""), ("5.0.0", "550", ""), ("5.1.1", "550", "RCPT"), ("5.2.2", "552", ""),
     ("4.0.0", "", ""), ("5.0.0", "554", "DATA"),
 ])
+@pytest.mark.pure_python
 def test_wider_reading_is_the_plain_one(monkeypatch: pytest.MonkeyPatch, text: str,
                                         context: str, status: str, code: str,
                                         command: str) -> None:

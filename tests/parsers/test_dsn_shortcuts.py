@@ -384,6 +384,7 @@ def test_find_returned_on_generated_text(parts: list[str]) -> None:
 
 # --- the context left to be worked out when the classifier reads it -----------------
 
+@pytest.mark.pure_python
 def test_deferred_context_is_the_one_worked_out_at_once(
         mails: list[Mail], monkeypatch: pytest.MonkeyPatch) -> None:
     """Reading the contexts later, in another order, gives what the parser would have

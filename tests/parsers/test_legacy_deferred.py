@@ -9,6 +9,9 @@ from strategies import eager_context, enough, sample_paths
 from mailbox_processor.mime import Mail
 from mailbox_processor.parsers import legacy
 
+#: The plain versions are patched into the module: see tests/test_compiled.py.
+pytestmark = pytest.mark.pure_python
+
 
 def test_deferred_context_is_the_one_worked_out_at_once(
         monkeypatch: pytest.MonkeyPatch) -> None:

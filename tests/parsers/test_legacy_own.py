@@ -11,6 +11,9 @@ from strategies import edited_samples, enough, sample_paths
 from mailbox_processor.mime import Mail
 from mailbox_processor.parsers import legacy
 
+#: The plain versions are patched into the module: see tests/test_compiled.py.
+pytestmark = pytest.mark.pure_python
+
 SAMPLES = sample_paths()
 
 
