@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import re
 import sys
 from pathlib import Path
 
@@ -25,7 +26,24 @@ INSERTS = [b"\n", b"\r\n", b"\x00", b"\n\n", b"--", b": ", b"\xff\xfe", b"=?utf-
            b"Content-Type: multipart/mixed\n", b"<", b"@", b"\xc2\x80"]
 
 
-def inputs(seed: int, mutations: int) -> list[tuple[str, bytes]]:
+#: A header line (of the bounce, of its returned message or a delivery-status block).
+HEADER_LINE = re.compile(rb"^[A-Za-z][A-Za-z0-9-]*:[ \t]*", re.M)
+
+
+def eight_bit_headers(raws: list[tuple[str, bytes]], per_message: int) -> list[tuple[str, bytes]]:
+    """Each message again with raw 8-bit bytes put at the start of one header line's
+    value, for each of its first ``per_message`` header lines: under compat32 such a
+    field reads as an ``email.header.Header``, not a str, wherever it is looked up."""
+    out = []
+    for name, raw in raws:
+        for n, m in enumerate(HEADER_LINE.finditer(raw)):
+            if n == per_message:
+                break
+            out.append((f"8bit{n}:{name}", raw[:m.end()] + b"\xe9\x80 " + raw[m.end():]))
+    return out
+
+
+def inputs(seed: int, mutations: int, header_lines: int = 0) -> list[tuple[str, bytes]]:
     files = sorted(CORPUS.iterdir()) if CORPUS.is_dir() else []
     files += sorted(p for p in (ROOT / "fixtures").rglob("*")
                     if p.is_file() and p.suffix not in (".py", ".md"))
@@ -47,13 +65,16 @@ def inputs(seed: int, mutations: int) -> list[tuple[str, bytes]]:
             else:
                 data[pos:pos] = rng.choice(INSERTS)
         out.append((f"mut{i}:{name}", bytes(data)))
-    return out
+    return out + eight_bit_headers(raws, header_lines)
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--mutations", type=int, default=3000)
+    ap.add_argument("--eight-bit-headers", type=int, default=0, metavar="N",
+                    help="also each input with 8-bit bytes in one of its first N header "
+                         "lines (a variant per line)")
     ap.add_argument("--contexts", action="store_true",
                     help="also print each finding's context (worked out only when read)")
     ap.add_argument("--import-from", type=Path, default=ROOT, metavar="DIR",
@@ -68,7 +89,7 @@ def main() -> int:
     from mailbox_processor.engine import parse_message
 
     sys.stderr.write(f"engine: {engine_build()}\n")
-    for name, raw in inputs(args.seed, args.mutations):
+    for name, raw in inputs(args.seed, args.mutations, args.eight_bit_headers):
         report = parse_message(raw)
         sys.stdout.write(f"{name}\t{report!r}\n")
         if args.contexts:

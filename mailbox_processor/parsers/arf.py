@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from email.message import Message
-from typing import ClassVar
+from typing import Any, ClassVar, cast
 
 from mailbox_processor import fastmime
 from mailbox_processor.mime import Mail, header_text, part_text
@@ -52,7 +52,9 @@ class ARF:
                     arrival = m.group(2).strip()
         if not recipients and returned is not None:
             for header in ("X-HmXmrOriginalRecipient", "To"):
-                value = header_text(returned.get(header))
+                # (Typed str | None in typeshed, but a Header for a field with raw 8-bit
+                # bytes: through ``Any``, no str check is compiled in.)
+                value = header_text(cast(Any, returned).get(header))
                 addr = normalise_address(value) if value else None
                 if addr:
                     recipients.append(addr)

@@ -15,7 +15,7 @@ import functools
 import importlib
 import logging
 import re
-from collections.abc import Callable, Collection, Container, Iterator, Sequence
+from collections.abc import Callable, Collection, Container, Iterable, Iterator, Sequence
 from email.iterators import body_line_iterator
 from types import ModuleType
 from typing import ClassVar, NamedTuple
@@ -597,7 +597,10 @@ def _flufl_addresses(
         log.debug("flufl.bounce failed: %s", exc)
         return []
     out: list[str] = []
-    for group in (permanent, temporary):
+    # (flufl.bounce types the addresses as bytes; a detector that returns str is read
+    # too, so they are ``object`` here and no bytes check is compiled in.)
+    groups: tuple[Iterable[object], ...] = (permanent, temporary)
+    for group in groups:
         found = []
         for raw in group:
             text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
