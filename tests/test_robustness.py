@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import importlib.util
 import signal
+import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
@@ -25,6 +26,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mailbox_processor.engine import parse_message
+from mailbox_processor.fastmime import MAX_NESTING
 from mailbox_processor.models import Classification, Report
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
@@ -194,6 +196,29 @@ def _shapes() -> dict[str, tuple[bytes, tuple[str, str, str] | None]]:
 
 
 SHAPES = sorted(_shapes())
+
+
+@pytest.mark.parametrize("nest", [_nest_multipart, _nest_rfc822])
+def test_nesting_is_refused_past_the_limit(nest: Callable[[int], bytes]) -> None:
+    """Parts nested up to fastmime.MAX_NESTING deep are read; one level more is an
+    error, the same wherever the parse runs and in both builds."""
+    assert parse_message(nest(MAX_NESTING - 1)).error is None
+    report = parse_message(nest(MAX_NESTING))
+    assert report.error == f"cannot parse message: MIME parts nested more than {MAX_NESTING} deep"
+    assert report.verdicts == ()
+
+
+@pytest.mark.parametrize("nest", [_nest_multipart, _nest_rfc822])
+def test_very_deep_nesting_is_an_error_not_a_crash(nest: Callable[[int], bytes]) -> None:
+    """100,000 levels: compiled, the parser's calls are C calls, which Python's recursion
+    limit does not stop (past some 25,000 levels the C stack overflowed). In a child
+    process, so that a crash fails this test instead of ending the suite."""
+    code = ("import sys; from mailbox_processor.engine import parse_message; "
+            "print(parse_message(sys.stdin.buffer.read()).error)")
+    done = subprocess.run([sys.executable, "-c", code], input=nest(100_000),
+                          capture_output=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr.decode(errors="replace")[-2000:]
+    assert "nested more than" in done.stdout.decode()
 
 
 @pytest.mark.parametrize("name", SHAPES)
