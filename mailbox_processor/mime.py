@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable, KeysView
 from email._policybase import compat32
 from email.message import Message
-from typing import Any, Generic, TypeVar, cast, overload
+from typing import Any, Generic, TypeVar, overload
 
 from mailbox_processor import fastmime
 
@@ -118,8 +118,8 @@ def decode_bytes(
 
 def header_text(value: object) -> str | None:
     """Return a header value as one line of text, RFC 2047 words decoded."""
-    if value.__class__ is str:  # the usual case, tested first
-        text = cast(str, value)
+    if type(value) is str:  # the usual case, tested first
+        text = value
     elif value is None:
         return None
     elif isinstance(value, email.header.Header):
@@ -169,8 +169,8 @@ def _ascii_text(part: Message, problems: list[str] | None) -> str | None:
     """:func:`_decoded_text` of the usual part, ``None`` for the others: an ASCII str
     payload without a transfer encoding, in a charset whose codec decodes ASCII bytes
     to the same characters, is its own text (no encoding to bytes and back)."""
-    payload = part._payload  # type: ignore[attr-defined]  # noqa: SLF001
-    if payload.__class__ is not str or not payload.isascii():
+    payload: object = part._payload  # type: ignore[attr-defined]  # noqa: SLF001
+    if type(payload) is not str or not payload.isascii():
         return None
     try:
         plain, charset = fastmime.text_params(part)
@@ -186,7 +186,7 @@ def _ascii_text(part: Message, problems: list[str] | None) -> str | None:
             problems.append(f"unknown charset {charset!r}: decoded as UTF-8")
         for defect in getattr(part, "defects", []):
             problems.append(f"{content_type(part)} part: {type(defect).__name__}")
-    return cast(str, payload)
+    return payload
 
 
 def _decoded_text(part: Message, limit: int, problems: list[str] | None) -> str:
