@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from email.message import Message
-from typing import Any, ClassVar, cast
+from typing import ClassVar
 
 from mailbox_processor import fastmime
 from mailbox_processor.mime import Mail, header_text, part_text
@@ -51,10 +51,9 @@ class ARF:
                 elif key in ("arrival-date", "received-date") and arrival is None:
                     arrival = m.group(2).strip()
         if not recipients and returned is not None:
-            for header in ("X-HmXmrOriginalRecipient", "To"):
-                # (Typed str | None in typeshed, but a Header for a field with raw 8-bit
-                # bytes: through ``Any``, no str check is compiled in.)
-                value = header_text(cast(Any, returned).get(header))
+            for header in ("x-hmxmroriginalrecipient", "to"):
+                # (fastmime.get: a str, or a Header for a field with raw 8-bit bytes.)
+                value = header_text(fastmime.get(returned, header))
                 addr = normalise_address(value) if value else None
                 if addr:
                     recipients.append(addr)
