@@ -223,10 +223,6 @@ def _flufl_failures(
 _ASCII_TWINS = "".join(map(chr, sorted(_FOLDS_TO_ASCII)))
 
 
-#: Marks a lazy value not read yet (where ``None`` is a value).
-_UNREAD = object()
-
-
 class _FluflView:
     """What the detector gates look at, each computed once per message on first use
     (so that reading the body lines, say, happens no earlier than the first detector
@@ -243,7 +239,7 @@ class _FluflView:
         #: The content type, known to the caller or computed on first read.
         self._ctype: str | None = ctype
         self._multipart: bool | None = None
-        self._from: object = _UNREAD
+        self._from: object = None  # (the field's value is never None: "" when absent)
 
     def has_field(self, name: str) -> bool:
         """``name in msg`` (``name`` lowercase), from the field names when known (the
@@ -302,7 +298,7 @@ class _FluflView:
     @property
     def from_(self) -> object:
         """``msg.get('from', '')``: a str, or a Header when the field has raw 8-bit bytes."""
-        if self._from is _UNREAD:
+        if self._from is None:
             self._from = fastmime.get(self.msg, "from", "")
         return self._from
 
