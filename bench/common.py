@@ -191,19 +191,12 @@ def machine_info() -> dict[str, str]:
     with contextlib.suppress(OSError, subprocess.TimeoutExpired):
         dovecot = subprocess.run(["dovecot", "--version"], capture_output=True, text=True,
                                  timeout=30).stdout.strip()
-    # (Asked of the package the benchmarks import: compiled by mypyc, or pure Python.)
-    engine = "unknown"
-    with contextlib.suppress(OSError, subprocess.TimeoutExpired):
-        engine = subprocess.run(
-            [sys.executable, "-c",
-             "from mailbox_processor import engine_build; print(engine_build())"],
-            capture_output=True, text=True, timeout=60).stdout.strip() or "not importable"
     return {
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "nproc": str(os.cpu_count()),
         "cpu": cpu_model(),
         "python": platform.python_version(),
-        "engine": engine,
+        "engine": engine_build(),
         "perl_sisimai": sisimai,
         "flufl_bounce": flufl,
         "dovecot": dovecot,
