@@ -13,6 +13,10 @@ per command). Then, over implicit TLS with certificate checks, as poll connects:
   (``move:Processed``) and batch size, into a fresh database: wall time of the
   whole command, interpreter start-up included.
 
+poll floor: ``bench/poll_floor.py`` on the same N messages in another user's INBOX: the
+same connection, FETCH reader, parser processes and filing as ``poll``, with nothing
+stored (no database, raw copy or policy); wall time of the whole command too.
+
 memory: peak RSS of the ``poll`` process on N1 and on N2 messages (two users, fresh
 databases), read by GNU ``/usr/bin/time -f %M``. Not ``os.wait4``/``RUSAGE_CHILDREN`` of a
 child started from this script: Linux carries the parent's RSS high-water mark into a
@@ -214,6 +218,24 @@ def run_poll(server: Server, user: str, work: Path) -> dict[str, Any]:
             "summary": summary, "cpu": float(utime) + float(stime)}
 
 
+def run_floor(server: Server, user: str, work: Path) -> dict[str, Any]:
+    """Run bench/poll_floor.py once as a child process (as :func:`run_poll` runs
+    ``poll``); return its wall seconds, CPU seconds and the messages it filed."""
+    args = [str(Path(__file__).resolve().parent / "poll_floor.py"), "--host", "127.0.0.1",
+            "--port", str(server.port_tls), "--user", user, "--password-env", PW_ENV,
+            "--cafile", server.ca]
+    rss_path = work / f"{user}.rss"
+    t0 = time.perf_counter()
+    proc = subprocess.run([TIME, "-f", "%M %U %S", "-o", str(rss_path), sys.executable, *args],
+                          capture_output=True, text=True, cwd=work, env=_poll_env(user, work))
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise RuntimeError(f"poll floor exit {proc.returncode}: {proc.stderr[-2000:]}")
+    _rss, utime, stime = rss_path.read_text().split("\n")[-2].split()
+    done = int(json.loads(proc.stdout.strip().splitlines()[-1])["messages"])
+    return {"wall": wall, "cpu": float(utime) + float(stime), "messages": done}
+
+
 def classify_rate(messages: list[bytes]) -> float:
     from mailbox_processor import parse_message
 
@@ -240,6 +262,8 @@ def main() -> int:
     extra: dict[str, Any] = {"pid": os.getpid()}
     users = [f"u{n}" for n in sizes]
     profile_n = min(5_000, small_n) if args.get("profile") else 0
+    if do_poll:
+        users.append("floor")
     if profile_n:
         users.append("prof")
     polls: dict[int, dict[str, Any]] = {}
@@ -272,6 +296,18 @@ def main() -> int:
             log(f"imap: poll {n:,}: {n / res['wall']:,.0f}/s, peak RSS {res['maxrss_mb']:.1f} MB,"
                 f" folders {counts}")
             polls[n] = res
+            if n == small_n and do_poll:
+                append(server, "floor", messages[:n])
+                log(f"imap: poll floor of {n:,} (FETCH + parse + MOVE, nothing stored)")
+                before = server_cpu(server)
+                floor = run_floor(server, "floor", work)
+                floor["server_cpu"] = server_cpu(server) - before
+                counts = folder_counts(server, "floor")
+                if floor["messages"] != n or counts.get("INBOX", 0) != 0:
+                    raise RuntimeError(f"poll floor did not take every message: parsed "
+                                       f"{floor['messages']} of {n}, folders {counts}")
+                log(f"imap: poll floor {n:,}: {n / floor['wall']:,.0f}/s")
+                extra["floor"] = floor
         if profile_n:
             append(server, "prof", messages[:profile_n])
             log(f"imap: poll of {profile_n:,} under cProfile")
@@ -300,6 +336,21 @@ def main() -> int:
             Figure("poll", "poll / raw FETCH", poll_rate / fetch_rate, "x"),
             Figure("poll", "poll / slower of (raw FETCH, classify-only)",
                    100 * poll_rate / slower, "%", ">= 80 %", poll_rate / slower >= 0.80),
+        ]
+        # The floor: the same reading, parsing and filing with nothing stored. Its
+        # ratio says whether the IMAP side keeps up with parsing; poll / floor is
+        # what the database, the raw copy and the policy cost.
+        floor = extra["floor"]
+        floor_rate = n / floor["wall"]
+        figs += [
+            Figure("poll", "poll floor: FETCH + parse + MOVE, nothing stored (1 run)",
+                   floor_rate, "emails/s", note="bench/poll_floor.py, start-up included"),
+            Figure("poll", "  poll floor / slower of (raw FETCH, classify-only)",
+                   100 * floor_rate / slower, "%"),
+            Figure("poll", "  poll / poll floor", 100 * poll_rate / floor_rate, "%",
+                   note="what storing costs"),
+            Figure("poll", "  CPU of the poll floor command", 1e6 * floor["cpu"] / n,
+                   "us/msg", note=f"Dovecot: {1e6 * floor['server_cpu'] / n:.1f} us/msg"),
         ]
         # Where the CPU of the poll went: the command (main + parser processes, GNU
         # time) and the server. Both share this machine's cores.
