@@ -49,10 +49,9 @@ def main() -> int:
     ap.add_argument("--cafile", required=True)
     args = ap.parse_args()
 
-    from mailbox_processor import parse_message  # noqa: F401 - before the fork, as poll
     from mailbox_processor.config import build_mailbox
     from mailbox_processor.pipeline import _init_worker, default_jobs
-    from mailbox_processor.poller import FILE_EVERY, LOOKAHEAD, chunks
+    from mailbox_processor.poller import FILE_EVERY, LOOKAHEAD, chunks, import_engine
     from mailbox_processor.sources.imap import ImapSource
 
     cfg = build_mailbox("floor", {"host": args.host, "port": args.port, "user": args.user,
@@ -61,32 +60,42 @@ def main() -> int:
     assert folder, cfg.after
     jobs = default_jobs()
     done = 0
-    with ImapSource(cfg) as source, ProcessPoolExecutor(
-            jobs, initializer=_init_worker, initargs=(os.getpid(),)) as pool:
-        status = source.select(cfg.folder)
+    with ImapSource(cfg) as source:
+        # As poll: the engine is imported while the server answers the SELECT, and
+        # the parser processes are forked once that import is done.
+        importer = import_engine()
+        try:
+            status = source.select(cfg.folder)
+        finally:
+            importer.join()
         uids = source.uids_after(0, status.uidnext)
-        pending: deque[tuple[list[int], list[Future[Any]]]] = deque()
-        held: list[int] = []
+        with ProcessPoolExecutor(jobs, initializer=_init_worker,
+                                 initargs=(os.getpid(),)) as pool:
+            pending: deque[tuple[list[int], list[Future[Any]]]] = deque()
+            held: list[int] = []
 
-        def commit() -> None:
-            nonlocal done, held
-            batch, futures = pending.popleft()
-            done += sum(f.result() for f in futures)
-            held += batch
-            if len(held) >= FILE_EVERY:
-                source.move(held, folder)
-                held = []
+            def commit() -> None:
+                nonlocal done, held
+                batch, futures = pending.popleft()
+                done += sum(f.result() for f in futures)
+                held += batch
+                if len(held) >= FILE_EVERY:
+                    source.move(held, folder)
+                    held = []
 
-        for batch in chunks(uids, cfg.batch_size):
-            blobs = [r.raw for r in source.fetch(batch, status.uidvalidity)]
-            chunk = max(1, len(blobs) // (jobs * 2))
-            pending.append((list(batch), [pool.submit(_parse_only, blobs[i:i + chunk])
-                                          for i in range(0, len(blobs), chunk)]))
-            if len(pending) > LOOKAHEAD:
+            for batch in chunks(uids, cfg.batch_size):
+                blobs = [r.raw for r in source.fetch(batch, status.uidvalidity)]
+                chunk = max(1, len(blobs) // (jobs * 2))
+                pending.append((list(batch), [pool.submit(_parse_only, blobs[i:i + chunk])
+                                              for i in range(0, len(blobs), chunk)]))
+                if len(pending) > LOOKAHEAD:
+                    commit()
+            # As poll: what is parsed is filed while the parsers finish the last batches.
+            source.move(held, folder)
+            held = []
+            while pending:
                 commit()
-        while pending:
-            commit()
-        source.move(held, folder)
+            source.move(held, folder)
     print(json.dumps({"messages": done}))
     return 0
 
