@@ -1,4 +1,4 @@
-"""The poll floor: the least any poll of this folder must do on this machine.
+"""The poll floor: a poll that reads, parses and files a folder, and does nothing else.
 
 Run as a child process by bench_imap.py, like ``poll``, with the same flags (host,
 port, user, --password-env, --cafile). It reads and files the folder the way ``poll``
@@ -10,8 +10,8 @@ does, with the project's own pieces, and does nothing else:
 - ``parse_message`` of every message in parser processes (as many as ``poll`` starts,
   two tasks per process and batch, :data:`poller.LOOKAHEAD` batches ahead), the
   reports thrown away;
-- MOVE to ``Processed`` every :data:`poller.FILE_EVERY` UIDs and at the end, as poll
-  files them.
+- MOVE to ``Processed`` every :data:`poller.FILE_EVERY` UIDs, once everything is
+  fetched and at the end, as poll files them.
 
 No database, no stored raw copy, no sha256, no rows, no policy. ``poll``'s rate over
 this one's, measured in the same run on the same messages, is what those duties cost;
@@ -74,7 +74,7 @@ def main() -> int:
             pending: deque[tuple[list[int], list[Future[Any]]]] = deque()
             held: list[int] = []
 
-            def commit() -> None:
+            def finish_oldest() -> None:
                 nonlocal done, held
                 batch, futures = pending.popleft()
                 done += sum(f.result() for f in futures)
@@ -89,12 +89,12 @@ def main() -> int:
                 pending.append((list(batch), [pool.submit(_parse_only, blobs[i:i + chunk])
                                               for i in range(0, len(blobs), chunk)]))
                 if len(pending) > LOOKAHEAD:
-                    commit()
+                    finish_oldest()
             # As poll: what is parsed is filed while the parsers finish the last batches.
             source.move(held, folder)
             held = []
             while pending:
-                commit()
+                finish_oldest()
             source.move(held, folder)
     print(json.dumps({"messages": done}))
     return 0
