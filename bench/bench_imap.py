@@ -193,29 +193,36 @@ def profile_poll(server: Server, user: str, work: Path, top: int = 30) -> str:
     return profile_report(str(out), top)
 
 
-def run_poll(server: Server, user: str, work: Path) -> dict[str, Any]:
-    """Run ``poll`` once as a child process; return wall seconds, maxrss, its summary."""
-    env = _poll_env(user, work)
-    cmd = [sys.executable, *_poll_args(server, user, work)]
+def _run_timed(args: list[str], user: str, work: Path, what: str,
+               ok: tuple[int, ...] = (0,)) -> dict[str, Any]:
+    """Run ``python *args`` once as a child process under GNU time, in ``work`` with
+    poll's environment for ``user``; return its wall and CPU seconds, peak RSS, exit
+    status and standard output. Raises when the exit status is not in ``ok``."""
     out_path, err_path = work / f"{user}.out", work / f"{user}.err"
     rss_path = work / f"{user}.rss"
     if not os.access(TIME, os.X_OK):
         raise SystemExit(f"{TIME} is missing (GNU time, apt-get install -y time): it measures "
-                         "poll's peak RSS")
-    cmd = [TIME, "-f", "%M %U %S", "-o", str(rss_path), *cmd]
+                         f"{what}'s peak RSS and CPU")
+    cmd = [TIME, "-f", "%M %U %S", "-o", str(rss_path), sys.executable, *args]
     with open(out_path, "wb") as out, open(err_path, "wb") as err:
         t0 = time.perf_counter()
-        proc = subprocess.run(cmd, stdout=out, stderr=err, cwd=work, env=env)
+        proc = subprocess.run(cmd, stdout=out, stderr=err, cwd=work, env=_poll_env(user, work))
         wall = time.perf_counter() - t0
     code = proc.returncode
+    if code not in ok:
+        raise RuntimeError(f"{what} exit {code}: {err_path.read_text(errors='replace')[-2000:]}")
     # GNU time writes "Command exited with non-zero status N" first when N != 0.
     maxrss_kb, utime, stime = rss_path.read_text().split("\n")[-2].split()
-    text = out_path.read_text(errors="replace")
-    if code not in (0, 6):
-        raise RuntimeError(f"poll exit {code}: {err_path.read_text(errors='replace')[-2000:]}")
-    summary = json.loads([ln for ln in text.splitlines() if ln.strip().startswith("{")][-1])
     return {"wall": wall, "maxrss_mb": int(maxrss_kb) / 1024, "exit": code,
-            "summary": summary, "cpu": float(utime) + float(stime)}
+            "cpu": float(utime) + float(stime), "stdout": out_path.read_text(errors="replace")}
+
+
+def run_poll(server: Server, user: str, work: Path) -> dict[str, Any]:
+    """Run ``poll`` once as a child process; return wall seconds, maxrss, its summary."""
+    res = _run_timed(_poll_args(server, user, work), user, work, "poll", ok=(0, 6))
+    lines = res.pop("stdout").splitlines()
+    res["summary"] = json.loads([ln for ln in lines if ln.strip().startswith("{")][-1])
+    return res
 
 
 def run_floor(server: Server, user: str, work: Path) -> dict[str, Any]:
@@ -224,16 +231,9 @@ def run_floor(server: Server, user: str, work: Path) -> dict[str, Any]:
     args = [str(Path(__file__).resolve().parent / "poll_floor.py"), "--host", "127.0.0.1",
             "--port", str(server.port_tls), "--user", user, "--password-env", PW_ENV,
             "--cafile", server.ca]
-    rss_path = work / f"{user}.rss"
-    t0 = time.perf_counter()
-    proc = subprocess.run([TIME, "-f", "%M %U %S", "-o", str(rss_path), sys.executable, *args],
-                          capture_output=True, text=True, cwd=work, env=_poll_env(user, work))
-    wall = time.perf_counter() - t0
-    if proc.returncode != 0:
-        raise RuntimeError(f"poll floor exit {proc.returncode}: {proc.stderr[-2000:]}")
-    _rss, utime, stime = rss_path.read_text().split("\n")[-2].split()
-    done = int(json.loads(proc.stdout.strip().splitlines()[-1])["messages"])
-    return {"wall": wall, "cpu": float(utime) + float(stime), "messages": done}
+    res = _run_timed(args, user, work, "poll floor")
+    res["messages"] = int(json.loads(res.pop("stdout").strip().splitlines()[-1])["messages"])
+    return res
 
 
 def classify_rate(messages: list[bytes]) -> float:
