@@ -30,7 +30,6 @@ which rule matches (tests compare it with :meth:`Rule.matches`).
 
 from __future__ import annotations
 
-import importlib
 import math
 import re
 from collections.abc import Callable, Iterable
@@ -38,12 +37,7 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Any
 
-from mailbox_processor.text import rarity
-
-#: The stdlib's regex parser (``re._parser``): the only exact reading of a pattern's
-#: structure, used at import time to derive the literal prefilters below. Private
-#: API, hence untyped.
-_sre_parse: Any = importlib.import_module("re._parser")
+from mailbox_processor.text import rarity, sre_parse
 
 #: A bound ``re.Pattern.search``.
 Search = Callable[[str], "re.Match[str] | None"]
@@ -187,7 +181,7 @@ class Probe:
         for piece in _alternatives(pattern):
             best = frozenset({""})
             if not piece.flags & re.IGNORECASE:  # else its literals prove nothing
-                best = _best(_requirements(_sre_parse.parse(piece.pattern))) or best
+                best = _best(_requirements(sre_parse.parse(piece.pattern))) or best
             for literal in sorted(best):  # sorted: the same order on every run
                 filed.setdefault(literal, []).append(piece)
         self.steps: dict[str, Search] = {

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import importlib
 import re
 from collections.abc import Iterable, Iterator
-from typing import AnyStr
+from typing import Any, AnyStr
+
+#: The stdlib's regex parser (``re._parser``): the only exact reading of a pattern's
+#: structure, which the rule table's literal prefilters (:mod:`mailbox_processor.rules`)
+#: and :class:`~mailbox_processor.parsers.context.QuickPattern` are derived from at
+#: import time. Private API, hence untyped.
+sre_parse: Any = importlib.import_module("re._parser")
 
 #: An addr-spec as it appears in bounce text (liberal on the local part, strict
 #: enough on the domain to skip "user@host" placeholders without a dot).

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import functools
 import re
-import re._parser as _sre_parse  # type: ignore[import-not-found,unused-ignore]
 from collections.abc import Callable, Iterator
 from typing import Any, AnyStr, Generic, cast
 
 from mailbox_processor.mime import Mail
-from mailbox_processor.text import ADDRESS, anchored_literal
+from mailbox_processor.text import ADDRESS, anchored_literal, sre_parse
 
 
 class QuickPattern(Generic[AnyStr]):
@@ -41,11 +40,11 @@ class QuickPattern(Generic[AnyStr]):
         self._newline: AnyStr = cast(AnyStr, b"\n" if self._bytes else "\n")
         readable: str = source.decode("latin-1") if isinstance(source, bytes) \
             else cast(Any, source)
-        parsed = _sre_parse.parse(source, flags)
+        parsed = sre_parse.parse(source, flags)
         if parsed.getwidth()[0] == 0:
             raise ValueError(f"{readable!r} can match the empty string")
         self._line_start = bool(flags & re.M) and readable.startswith("^") \
-            and list(parsed)[:1] == [(_sre_parse.AT, _sre_parse.AT_BEGINNING)]
+            and list(parsed)[:1] == [(sre_parse.AT, sre_parse.AT_BEGINNING)]
         if self._line_start:
             if "(?<" in readable or "\\A" in readable:
                 # (A look-behind at offset 0 would see the "\n" put in front of the text.)
@@ -143,19 +142,19 @@ def _check_twin(source: str, twin: str, flags: int) -> None:
         raise ValueError(f"{source!r}: an escape that lowercasing changes")
     if any(chr(c) in source for c in _FOLDS_TO_ASCII):
         raise ValueError(f"{source!r}: a character that re.I pairs with an ASCII letter")
-    for lo, hi in _literal_ranges(_sre_parse.parse(twin, flags)):
+    for lo, hi in _literal_ranges(sre_parse.parse(twin, flags)):
         if lo <= ord("Z") and hi >= ord("A") or any(lo <= c <= hi for c in _FOLDS_TO_ASCII):
             raise ValueError(f"{source!r}: a cased character the twin would not match")
 
 
 def _literal_ranges(node: Any) -> Iterator[tuple[int, int]]:
     """The code point range of every literal and character range in a parsed pattern."""
-    if isinstance(node, _sre_parse.SubPattern):
+    if isinstance(node, sre_parse.SubPattern):
         node = node.data
     if isinstance(node, tuple) and len(node) == 2 and (
-            node[0] is _sre_parse.LITERAL or node[0] is _sre_parse.NOT_LITERAL):
+            node[0] is sre_parse.LITERAL or node[0] is sre_parse.NOT_LITERAL):
         yield node[1], node[1]
-    elif isinstance(node, tuple) and len(node) == 2 and node[0] is _sre_parse.RANGE:
+    elif isinstance(node, tuple) and len(node) == 2 and node[0] is sre_parse.RANGE:
         yield node[1]
     elif isinstance(node, (list, tuple)):
         for item in node:
