@@ -335,7 +335,7 @@ class _Parser:
         self.ctypes: dict[int, str] = {}
         #: (message, its message/* nesting depth, its content type) of every part, in
         #: the order the parts start in the text: a pre-order walk of the tree.
-        self.parts: list[tuple[Message, int, str]] = []
+        self.parts: list[TypedPart] = []
         self.depth = 0
         #: The greatest depth of a part.
         self.deepest = 0

@@ -401,13 +401,13 @@ class Mail:
         return [p for p, d, ctype in self._typed_parts if d <= max_depth and ctype in ctypes]
 
     @cached
-    def _typed_parts(self) -> list[tuple[Message, int, str]]:
+    def _typed_parts(self) -> list[fastmime.TypedPart]:
         """:attr:`parts` with each part's content type, for the loops over them.
 
         (The walk that finds the parts: it needs the type of every container, and
         the loops over the parts that of every part.)
         """
-        out: list[tuple[Message, int, str]] = []
+        out: list[fastmime.TypedPart] = []
         ctypes = self._ctypes
         stack: list[tuple[Message, int]] = [(self.msg, 0)]
         while stack and len(out) < MAX_PARTS:
