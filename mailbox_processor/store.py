@@ -14,8 +14,9 @@ Conventions:
   per batch); the writers here join them without a savepoint (see :func:`_writing`)
   and commit on their own only when called outside one.
 - The ingest path writes with plain prepared SQL and ``executemany`` (one statement
-  per table and batch, see :func:`insert_messages`), not sqlite-utils'
-  ``insert``/``upsert``, which re-read the schema on every call.
+  per table and batch, see :func:`insert_message_rows`; rows as tuples in column
+  order), not sqlite-utils' ``insert``/``upsert``, which re-read the schema on every
+  call.
 """
 
 from __future__ import annotations
